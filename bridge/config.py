@@ -1,0 +1,378 @@
+"""Configuration: one TOML file validated into frozen models.
+
+``load_config(path, env)`` reads the file with ``tomllib``, substitutes ``${NAME}``
+references from ``env`` (a mapping, so tests pass a dict), and validates the result.
+Every problem becomes one ``ConfigError`` that names the file and the dotted key path:
+unknown keys, wrong types, out-of-range values, a missing environment variable.
+
+Secrets (``client_secret``, ``api_key``…) are ``SecretStr``: they print as ``**********``
+in every repr, log line and ``bridge config check`` output.
+
+Each ``[[assistants]]`` entry may override ``llm``, ``pacing`` and ``delivery``; the
+override is merged key by key over the top-level section, and every assistant ends up
+with complete, resolved settings of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from bridge.errors import ConfigError
+
+__all__ = [
+    "AssistantConfig",
+    "Config",
+    "DeliveryConfig",
+    "DingTalkConfig",
+    "LLMConfig",
+    "PacingConfig",
+    "RetryConfig",
+    "SurfaceName",
+    "config_to_text",
+    "load_config",
+    "parse_config",
+]
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+SurfaceName = Literal[
+    "ai_reply", "ai_stepwise", "ai_card", "ai_webhook", "robot_webhook", "robot_send"
+]
+ReasoningMode = Literal["hidden", "quoted", "kept"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class RetryConfig(_Model):
+    """How DingTalk calls are retried (only idempotent ones after 5xx or a lost connection)."""
+
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    backoff_initial: PositiveFloat = 0.2
+    backoff_max: PositiveFloat = 5.0
+    rate_limited_wait: PositiveFloat = 1.0
+
+
+class DingTalkConfig(_Model):
+    """Where DingTalk is, and how hard bridge may call it."""
+
+    api_base: str = "https://api.dingtalk.com"
+    oapi_base: str = "https://oapi.dingtalk.com"
+    timeout: PositiveFloat = 10.0
+    qps_per_api: PositiveFloat = 20.0
+    token_refresh_margin: NonNegativeFloat = 300.0
+    reply_hosts: tuple[str, ...] = ("api.dingtalk.com", "oapi.dingtalk.com")
+    retry: RetryConfig = RetryConfig()
+
+    @model_validator(mode="after")
+    def _bases_are_urls(self) -> DingTalkConfig:
+        for name in ("api_base", "oapi_base"):
+            value = getattr(self, name)
+            if not re.match(r"^https?://[^/\s]+", value):
+                raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
+        return self
+
+
+class LLMConfig(_Model):
+    """The OpenAI-compatible model endpoint and how to sample from it."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_output_tokens: PositiveInt = 1024
+    context_tokens: PositiveInt = 16_000
+    idle_timeout: PositiveFloat = 30.0
+    deadline: PositiveFloat = 300.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    encoding: Literal["o200k_base", "cl100k_base"] | None = None
+    encodings: dict[str, Literal["o200k_base", "cl100k_base"]] = {}
+
+    @model_validator(mode="after")
+    def _budget_leaves_room(self) -> LLMConfig:
+        if self.max_output_tokens >= self.context_tokens:
+            raise ValueError("max_output_tokens must be smaller than context_tokens")
+        return self
+
+
+class PacingConfig(_Model):
+    """How a token stream becomes DingTalk updates (see README, "Pacing")."""
+
+    oneshot_window: NonNegativeFloat = 1.0
+    oneshot_max_chars: PositiveInt = 300
+    min_interval: PositiveFloat = 0.8
+    min_growth: Annotated[int, Field(ge=1)] = 8
+    max_idle: PositiveFloat = 2.5
+    max_updates_per_reply: PositiveInt = 200
+    message_limit_chars: Annotated[int, Field(ge=200)] = 3000
+    cursor: str = ""
+    reasoning: ReasoningMode = "quoted"
+    failure_notice: str = "（回答中断，请稍后重试）"
+    close_timeout: PositiveFloat = 5.0
+
+
+class DeliveryConfig(_Model):
+    """Which DingTalk surfaces may show a reply, in order of preference."""
+
+    prefer: tuple[SurfaceName, ...] = (
+        "ai_reply",
+        "ai_stepwise",
+        "ai_card",
+        "ai_webhook",
+        "robot_webhook",
+        "robot_send",
+    )
+    ai_template_id: str = "bridge-markdown.schema"
+    ai_template_key: str = "content"
+    card_template_id: str = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
+    card_template_key: str = "msgContent"
+    down_for: PositiveFloat = 300.0
+
+    @model_validator(mode="after")
+    def _prefer_is_a_list(self) -> DeliveryConfig:
+        if not self.prefer:
+            raise ValueError("prefer must name at least one surface")
+        if len(set(self.prefer)) != len(self.prefer):
+            raise ValueError("prefer names a surface twice")
+        return self
+
+
+class AssistantConfig(_Model):
+    """One DingTalk AI assistant or robot, with its fully resolved settings."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: SecretStr
+    robot_code: str | None = None
+    prompt: str = "default"
+    llm: LLMConfig = LLMConfig()
+    pacing: PacingConfig = PacingConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+
+    @property
+    def robot(self) -> str:
+        """The robot code; DingTalk uses the app's client id when none is set."""
+        return self.robot_code or self.client_id
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    dingtalk: DingTalkConfig = DingTalkConfig()
+    llm: LLMConfig = LLMConfig()
+    pacing: PacingConfig = PacingConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    assistants: tuple[AssistantConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _assistant_names_unique(self) -> Config:
+        names = [a.name for a in self.assistants]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"assistant name {name!r} is used twice")
+        return self
+
+    def assistant(self, name: str) -> AssistantConfig:
+        for assistant in self.assistants:
+            if assistant.name == name:
+                return assistant
+        raise ConfigError(f"no assistant named {name!r}", key="assistants")
+
+
+_OVERRIDABLE = ("llm", "pacing", "delivery")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
+    """Read, resolve and validate the TOML file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", file=str(path)) from exc
+    return parse_config(text, env, source=str(path))
+
+
+def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>") -> Config:
+    """Resolve and validate TOML text; ``source`` names it in error messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=source) from exc
+    resolved = _substitute(raw, env, source, ())
+    merged = _merge_overrides(resolved, source)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc, source, merged) from None
+
+
+def config_to_text(config: Config) -> str:
+    """The resolved configuration as TOML-like text, secrets masked."""
+    lines: list[str] = []
+    data = config.model_dump(mode="json")
+    assistants = data.pop("assistants")
+    _emit(lines, data, ())
+    for assistant in assistants:
+        lines.append("")
+        lines.append("[[assistants]]")
+        nested = {k: v for k, v in assistant.items() if isinstance(v, dict)}
+        flat = {k: v for k, v in assistant.items() if not isinstance(v, dict)}
+        for key, value in flat.items():
+            lines.append(_toml_line(key, value))
+        _emit(lines, nested, ("assistants",))
+    return "\n".join(lines).strip() + "\n"
+
+
+def _emit(lines: list[str], table: dict[str, Any], prefix: tuple[str, ...]) -> None:
+    scalars = {k: v for k, v in table.items() if not isinstance(v, dict) or not v}
+    tables = {k: v for k, v in table.items() if isinstance(v, dict) and v}
+    if prefix and scalars:
+        lines.append("")
+        lines.append(f"[{'.'.join(prefix)}]")
+    for key, value in scalars.items():
+        lines.append(_toml_line(key, value))
+    for key, value in tables.items():
+        _emit(lines, value, (*prefix, key))
+
+
+def _toml_line(key: str, value: object) -> str:
+    # TOML has no null: an unset optional key is shown commented out.
+    if value is None:
+        return f"# {key} = (unset)"
+    return f"{key} = {_toml_value(value)}"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _substitute(value: Any, env: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:
+    """Replace every ``${NAME}`` in string values; a missing variable names its key."""
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"environment variable {name} is not set", file=source, key=_dotted(path)
+                )
+            return env[name]
+
+        return _ENV_REF.sub(lookup, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, source, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, source, (*path, str(i))) for i, v in enumerate(value)]
+    return value
+
+
+def _merge_overrides(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Give each assistant the top-level llm/pacing/delivery, overridden by its own keys."""
+    assistants = raw.get("assistants")
+    if assistants is None:
+        return raw
+    if not isinstance(assistants, list):
+        raise ConfigError(
+            "must be an array of tables ([[assistants]])", file=source, key="assistants"
+        )
+    merged_assistants = []
+    for index, assistant in enumerate(assistants):
+        if not isinstance(assistant, dict):
+            raise ConfigError("must be a table", file=source, key=f"assistants.{index}")
+        merged = dict(assistant)
+        for section in _OVERRIDABLE:
+            base = raw.get(section, {})
+            own = assistant.get(section, {})
+            if isinstance(base, dict) and isinstance(own, dict):
+                merged[section] = {**base, **own}
+        merged_assistants.append(merged)
+    return {**raw, "assistants": merged_assistants}
+
+
+def _config_error(exc: ValidationError, source: str, data: Mapping[str, Any]) -> ConfigError:
+    error = exc.errors()[0]
+    location = tuple(str(part) for part in error["loc"])
+    key = _dotted(_readable_location(location, data))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+        close = _close_keys(location, data)
+        if close:
+            message += f" (did you mean {' or '.join(close)}?)"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        given = error.get("input")
+        shown = "" if isinstance(given, dict | list) else f", got {given!r}"
+        message = f"{error['msg'][0].lower()}{error['msg'][1:]}{shown}"
+        if _is_secret_location(location):
+            message = error["msg"]
+    more = exc.error_count() - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, file=source, key=key or None)
+
+
+def _readable_location(location: tuple[str, ...], data: Mapping[str, Any]) -> tuple[str, ...]:
+    """Drop pydantic's union branch names (``float``, ``constrained-float``…) from a path."""
+    readable: list[str] = []
+    node: Any = data
+    for part in location:
+        if isinstance(node, dict) and part in node:
+            readable.append(part)
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            readable.append(part)
+            node = node[int(part)]
+        elif isinstance(node, dict) and not readable[-1:] == [part]:
+            readable.append(part)  # a missing or unknown key: keep it, it is the point
+            node = None
+    return tuple(readable)
+
+
+def _close_keys(location: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
+    """Valid keys that look like a misspelled one, for the error message."""
+    import difflib
+
+    model: type[BaseModel] = Config
+    for part in location[:-1]:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        candidates = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        model = candidates[0]
+    return difflib.get_close_matches(location[-1], list(model.model_fields), n=2)
+
+
+def _is_secret_location(location: tuple[str, ...]) -> bool:
+    return bool(location) and location[-1] in {"client_secret", "api_key"}
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path)

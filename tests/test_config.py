@@ -1,0 +1,171 @@
+"""Configuration: TOML into frozen models, with errors that name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bridge.config import config_to_text, load_config, parse_config
+from bridge.errors import ConfigError, ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {"OPENAI_API_KEY": "sk-test-123", "DINGTALK_CLIENT_SECRET": "dt-secret-456"}
+
+MINIMAL = """
+[[assistants]]
+name = "a"
+client_id = "ding1"
+client_secret = "${SECRET}"
+"""
+
+
+def test_example_config_loads() -> None:
+    """config.example.toml is valid and documents the defaults of every section."""
+    config = load_config(ROOT / "config.example.toml", ENV)
+    assert config.dingtalk.qps_per_api == 20
+    assert config.pacing.min_interval == pytest.approx(0.8)
+    helpdesk = config.assistant("helpdesk")
+    assert helpdesk.client_secret.get_secret_value() == "dt-secret-456"
+    assert helpdesk.pacing.cursor == "▍"
+
+
+def test_example_config_documents_every_key() -> None:
+    """Every key the models accept appears in config.example.toml."""
+    from bridge.config import AssistantConfig, Config
+
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    missing = []
+    for model in Config.model_fields.values():
+        annotation = model.annotation
+        fields = getattr(annotation, "model_fields", {})
+        for name, field in fields.items():
+            nested = getattr(field.annotation, "model_fields", {})
+            missing += [k for k in nested if f"{k} =" not in text and f"# {k} =" not in text]
+            if f"{name} =" not in text and f"[dingtalk.{name}]" not in text:
+                missing.append(name)
+    missing += [k for k in AssistantConfig.model_fields if f"{k} =" not in text]
+    missing = [k for k in missing if k not in {"llm", "pacing", "delivery"}]
+    assert missing == []
+
+
+def test_secrets_are_masked_everywhere() -> None:
+    """Neither repr, str, model_dump nor the printed config shows a secret."""
+    config = load_config(ROOT / "config.example.toml", ENV)
+    for shown in (repr(config), str(config), str(config.model_dump()), config_to_text(config)):
+        assert "dt-secret-456" not in shown
+        assert "sk-test-123" not in shown
+    assert "**********" in config_to_text(config)
+
+
+def test_env_reference_resolved_from_given_mapping() -> None:
+    """${NAME} is read from the mapping passed in, not from os.environ."""
+    config = parse_config(MINIMAL, {"SECRET": "s3"})
+    assert config.assistants[0].client_secret.get_secret_value() == "s3"
+
+
+def test_missing_env_variable_names_the_key() -> None:
+    """A ${NAME} that is not set is an error naming the variable, the file and the key."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL, {}, source="bridge.toml")
+    assert str(info.value) == (
+        "bridge.toml: assistants.0.client_secret: environment variable SECRET is not set"
+    )
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_misspelled_key_is_named_with_a_suggestion() -> None:
+    """An unknown key is an error naming its path, and the close valid key."""
+    with pytest.raises(ConfigError) as info:
+        parse_config("[pacing]\nmin_intervall = 1.0\n", {}, source="x.toml")
+    message = str(info.value)
+    assert message.startswith("x.toml: pacing.min_intervall: unknown key")
+    assert "min_interval" in message.split("unknown key", 1)[1]
+
+
+def test_unknown_section_is_an_error() -> None:
+    """An unknown top-level table is rejected, not ignored."""
+    with pytest.raises(ConfigError, match=r"pacng: unknown key"):
+        parse_config("[pacng]\nmin_interval = 1.0\n", {})
+
+
+def test_wrong_type_names_key_and_value() -> None:
+    """A value of the wrong type names the key, what was expected and what was given."""
+    with pytest.raises(ConfigError) as info:
+        parse_config('[dingtalk]\ntimeout = "soon"\n', {})
+    assert "dingtalk.timeout" in str(info.value)
+    assert "'soon'" in str(info.value)
+
+
+def test_out_of_range_value_is_rejected() -> None:
+    """Constraints hold: a negative interval is refused."""
+    with pytest.raises(ConfigError, match=r"pacing\.min_interval: input should be greater"):
+        parse_config("[pacing]\nmin_interval = -1\n", {})
+
+
+def test_secret_value_never_in_error_message() -> None:
+    """A bad secret value is not echoed back in the error."""
+    text = '[[assistants]]\nname = "a"\nclient_id = "c"\nclient_secret = ["hunter2"]\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {})
+    assert "hunter2" not in str(info.value)
+    assert "assistants.0.client_secret" in str(info.value)
+
+
+def test_invalid_toml_names_the_file() -> None:
+    """A TOML syntax error names the file."""
+    with pytest.raises(ConfigError, match=r"^f\.toml: not valid TOML"):
+        parse_config("[pacing\n", {}, source="f.toml")
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    """A missing file is a ConfigError, not an OSError."""
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "absent.toml", {})
+
+
+def test_assistant_overrides_merge_over_top_level() -> None:
+    """An assistant's [pacing] keys override the top level; the rest is inherited."""
+    text = """
+[pacing]
+min_interval = 1.5
+min_growth = 20
+[[assistants]]
+name = "a"
+client_id = "c"
+client_secret = "s"
+pacing = { min_growth = 4 }
+[[assistants]]
+name = "b"
+client_id = "d"
+client_secret = "t"
+"""
+    config = parse_config(text, {})
+    a, b = config.assistants
+    assert (a.pacing.min_interval, a.pacing.min_growth) == (1.5, 4)
+    assert (b.pacing.min_interval, b.pacing.min_growth) == (1.5, 20)
+
+
+def test_assistant_names_must_be_unique() -> None:
+    """Two assistants with one name are refused."""
+    text = MINIMAL + MINIMAL
+    with pytest.raises(ConfigError, match="used twice"):
+        parse_config(text, {"SECRET": "s"})
+
+
+def test_models_are_frozen() -> None:
+    """Config values cannot be changed after loading."""
+    config = parse_config(MINIMAL, {"SECRET": "s"})
+    with pytest.raises(ValidationError):
+        config.pacing.min_interval = 3  # type: ignore[misc]
+
+
+def test_printed_config_is_valid_toml_and_round_trips() -> None:
+    """`config check` output parses back to the same configuration."""
+    config = load_config(ROOT / "config.example.toml", ENV)
+    text = config_to_text(config)
+    again = parse_config(text.replace('"**********"', '"masked"'), {})
+    assert again.pacing == config.pacing
+    assert again.dingtalk == config.dingtalk
+    assert again.assistants[0].pacing == config.assistants[0].pacing

@@ -1,0 +1,1 @@
+"""What a conversation remembers: prompts, history, and deduplication of deliveries."""

@@ -344,7 +344,7 @@ def _readable_location(location: tuple[str, ...], data: Mapping[str, Any]) -> tu
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             readable.append(part)
             node = node[int(part)]
-        elif isinstance(node, dict) and not readable[-1:] == [part]:
+        elif isinstance(node, dict) and readable[-1:] != [part]:
             readable.append(part)  # a missing or unknown key: keep it, it is the point
             node = None
     return tuple(readable)

@@ -78,9 +78,7 @@ ENDPOINTS: dict[Operation, Endpoint] = {
     Operation.ROBOT_GROUP_SEND: Endpoint(
         "POST", "/v1.0/robot/groupMessages/send", "api", True, False
     ),
-    Operation.GATEWAY_OPEN: Endpoint(
-        "POST", "/v1.0/gateway/connections/open", "api", False, False
-    ),
+    Operation.GATEWAY_OPEN: Endpoint("POST", "/v1.0/gateway/connections/open", "api", False, False),
 }
 
 

@@ -1,0 +1,193 @@
+"""Inbound payloads → ``Turn``: the one place raw DingTalk message JSON is read.
+
+Two payloads arrive, through the Stream WebSocket or an HTTP callback alike:
+
+- a robot **ChatbotMessage** (``shared/dingtalk-api.md`` §6.3): conversation, sender,
+  text, and the robot's sessionWebhook with its expiry;
+- an AI-assistant **action** in direct mode (§6.5): the parameters bridge's action YAML
+  maps from ``x-dingtalk-context``, under the names the spec fixes: ``rawInput``,
+  ``userId``, ``unionId``, ``corpId``, ``openConversationId``, ``conversationToken``,
+  ``sessionWebhook``.
+
+Anything malformed becomes an ``InboundError`` with status 400 that says which field is
+wrong; the caller answers with that status and nothing else happens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge.errors import InboundError
+from bridge.turn import ConversationType, ReplyHandles, Sender, Source, Turn, Webhook
+
+
+def parse_json_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    """Parse ``raw`` as a JSON object, or fail with a 400 that names ``what``."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InboundError(f"{what} is not valid JSON: {exc}", status=400) from exc
+    if not isinstance(value, dict):
+        raise InboundError(f"{what} must be a JSON object", status=400)
+    return value
+
+
+def turn_from_bot_message(
+    data: Mapping[str, Any],
+    *,
+    assistant: str,
+    source: Source,
+    received_at: float,
+    frame_id: str | None = None,
+) -> Turn:
+    """A Turn from a robot ChatbotMessage (the bot topic's ``data`` or a callback body)."""
+    conversation_id = _required_str(data, "conversationId")
+    kind = data.get("conversationType")
+    if kind not in ("1", "2", 1, 2):
+        raise InboundError(
+            f"conversationType must be '1' (single) or '2' (group), got {kind!r}", status=400
+        )
+    conversation_type = ConversationType.SINGLE if str(kind) == "1" else ConversationType.GROUP
+    msg_id = _required_str(data, "msgId")
+    text = _message_text(data)
+    webhook = None
+    if data.get("sessionWebhook"):
+        expires_ms = data.get("sessionWebhookExpiredTime")
+        if expires_ms is not None and not isinstance(expires_ms, int | float):
+            raise InboundError("sessionWebhookExpiredTime must be epoch milliseconds", status=400)
+        webhook = Webhook(
+            url=_required_str(data, "sessionWebhook"),
+            expires_at=None if expires_ms is None else float(expires_ms) / 1000.0,
+        )
+    staff_id = _optional_str(data, "senderStaffId")
+    union_id = _optional_str(data, "senderUnionId")
+    handles = ReplyHandles(
+        robot_webhook=webhook,
+        union_id=union_id if conversation_type is ConversationType.SINGLE else None,
+        # A bot message's conversationId is the chat's openConversationId (single or group).
+        open_conversation_id=conversation_id,
+        conversation_id=conversation_id,
+        staff_id=staff_id,
+        robot_code=_optional_str(data, "robotCode"),
+    )
+    return Turn(
+        assistant=assistant,
+        source=source,
+        conversation_type=conversation_type,
+        conversation_key=conversation_id,
+        conversation_title=_optional_str(data, "conversationTitle") or "",
+        sender=Sender(
+            staff_id=staff_id, union_id=union_id, nick=_optional_str(data, "senderNick") or ""
+        ),
+        text=text,
+        handles=handles,
+        received_at=received_at,
+        delivery_ids=tuple(i for i in (f"msg:{msg_id}", _frame_key(frame_id)) if i),
+    )
+
+
+def turn_from_action(
+    params: Mapping[str, Any],
+    *,
+    assistant: str,
+    source: Source,
+    received_at: float,
+    frame_id: str | None = None,
+) -> Turn:
+    """A Turn from an AI-assistant action's parameters (direct mode)."""
+    text = _required_str(params, "rawInput").strip()
+    if not text:
+        raise InboundError("rawInput is empty", status=400)
+    user_id = _optional_str(params, "userId")
+    union_id = _optional_str(params, "unionId")
+    open_conversation_id = _optional_str(params, "openConversationId")
+    token = _optional_str(params, "conversationToken")
+    webhook_url = _optional_str(params, "sessionWebhook")
+    if not (token or webhook_url or union_id or open_conversation_id):
+        raise InboundError(
+            "the action carries no way to answer: expected conversationToken, "
+            "sessionWebhook, unionId or openConversationId",
+            status=400,
+        )
+    # The context says nothing about the conversation type: an openConversationId is a
+    # chat (single or group; bridge treats it as group, which proactive sends handle),
+    # none at all is the magic wand, which only reply mode can reach.
+    conversation_type = (
+        ConversationType.GROUP if open_conversation_id else ConversationType.MAGIC_WAND
+    )
+    if not open_conversation_id and union_id and not token and not webhook_url:
+        conversation_type = ConversationType.SINGLE
+    key = open_conversation_id or f"wand:{union_id or user_id or token}"
+    delivery = _optional_str(params, "msgId") or token
+    return Turn(
+        assistant=assistant,
+        source=source,
+        conversation_type=conversation_type,
+        conversation_key=key,
+        conversation_title="",
+        sender=Sender(staff_id=user_id, union_id=union_id, nick=""),
+        text=text,
+        handles=ReplyHandles(
+            conversation_token=token,
+            ai_webhook=Webhook(url=webhook_url, expires_at=None) if webhook_url else None,
+            union_id=union_id,
+            open_conversation_id=open_conversation_id,
+            staff_id=user_id,
+        ),
+        received_at=received_at,
+        delivery_ids=tuple(
+            i for i in (f"act:{delivery}" if delivery else "", _frame_key(frame_id)) if i
+        ),
+    )
+
+
+def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """True when ``url`` is http(s) and its host (with port, if any) is on ``allowed``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return False
+    host = parts.hostname.lower()
+    with_port = f"{host}:{parts.port}" if parts.port else host
+    return host in allowed or with_port in allowed
+
+
+def _message_text(data: Mapping[str, Any]) -> str:
+    kind = data.get("msgtype", "text")
+    if kind == "text":
+        body = data.get("text")
+        if not isinstance(body, dict) or not isinstance(body.get("content"), str):
+            raise InboundError("text.content must be a string", status=400)
+        return str(body["content"]).strip()
+    content = data.get("content")
+    if kind == "richText" and isinstance(content, dict):
+        pieces = content.get("richText") or []
+        return "".join(str(p.get("text", "")) for p in pieces if isinstance(p, dict)).strip()
+    if kind == "audio" and isinstance(content, dict) and content.get("recognition"):
+        return str(content["recognition"]).strip()
+    raise InboundError(f"msgtype {kind!r} carries no text bridge can answer", status=400)
+
+
+def _required_str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise InboundError(f"{key} must be a non-empty string", status=400)
+    return value
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InboundError(f"{key} must be a string", status=400)
+    return value
+
+
+def _frame_key(frame_id: str | None) -> str:
+    return f"frame:{frame_id}" if frame_id else ""

@@ -1,0 +1,256 @@
+"""DingTalk Stream mode: receive messages over an outbound WebSocket (no public IP needed).
+
+The protocol (``shared/dingtalk-api.md`` §6.1–6.2) is small enough to speak directly on
+httpx2, which keeps cancellation and back-pressure under our control (the official SDK
+blocks the event loop and swallows cancellation):
+
+1. ``POST /v1.0/gateway/connections/open`` with the app's credentials and the topics →
+   ``{"endpoint", "ticket"}`` (the ticket is single-use, valid 90 s);
+2. open a WebSocket to ``endpoint?ticket=…``;
+3. read frames; answer **every** frame with an ACK carrying its ``messageId``: ``ping``
+   echoes its data, ``disconnect`` ends the connection (we reconnect with a new ticket),
+   CALLBACK and EVENT frames go to the handler.
+
+The handler is synchronous on purpose: it parses the frame and queues the work, and its
+return value is the ACK. No LLM or DingTalk call can happen before the ACK is on the wire.
+The client reconnects forever with capped, jittered backoff until it is cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+from httpx2.websockets import HTTPXWSException
+
+from bridge.errors import InboundError, PlatformAuthError, PlatformError, PlatformUnavailable
+
+log = logging.getLogger(__name__)
+
+BOT_TOPIC = "/v1.0/im/bot/messages/get"
+ACTION_TOPIC = "/v1.0/graph/api/invoke"
+GATEWAY_PATH = "/v1.0/gateway/connections/open"
+USER_AGENT = "bridge/0.1 (stream; httpx2)"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame from the gateway, with ``data`` still the JSON string it arrived as."""
+
+    type: str
+    topic: str
+    message_id: str
+    data: str
+    headers: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to put in the ACK of a frame: a status code and the ``data`` object."""
+
+    code: int = 200
+    message: str = "OK"
+    data: Any = field(default_factory=lambda: {"response": None})
+
+
+FrameHandler = Callable[[Frame], Reply]
+
+
+@dataclass
+class StreamStats:
+    """Counters an operator (and the tests) can read."""
+
+    connections: int = 0
+    frames: int = 0
+    malformed: int = 0
+    connected: anyio.Event = field(default_factory=anyio.Event)
+
+
+class StreamClient:
+    """Keeps one Stream connection open for one app and feeds its frames to ``handler``."""
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        *,
+        api_base: str,
+        client_id: str,
+        client_secret: str,
+        handler: FrameHandler,
+        topics: Sequence[str] = (BOT_TOPIC, ACTION_TOPIC),
+        timeout: float = 10.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        keepalive_interval: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._gateway_url = api_base.rstrip("/") + GATEWAY_PATH
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._handler = handler
+        self._topics = tuple(topics)
+        self._timeout = timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._keepalive_interval = keepalive_interval
+        self.stats = StreamStats()
+
+    async def run(self) -> None:
+        """Connect, read, reconnect; returns only by cancellation."""
+        delay = self._backoff_initial
+        while True:
+            try:
+                endpoint, ticket = await self._open_gateway()
+                await self._read(endpoint, ticket)
+                delay = self._backoff_initial  # a clean disconnect: come straight back
+                continue
+            except PlatformAuthError:
+                # Wrong credentials do not fix themselves quickly; keep trying slowly.
+                log.exception("stream gateway refused the credentials of %s", self._client_id)
+                delay = self._backoff_max
+            except (PlatformError, HTTPXWSException, httpx2.HTTPError, OSError) as exc:
+                log.warning("stream connection of %s lost: %s", self._client_id, exc)
+            wait = random.uniform(delay / 2, delay)
+            log.info("stream of %s reconnecting in %.1fs", self._client_id, wait)
+            await anyio.sleep(wait)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def _open_gateway(self) -> tuple[str, str]:
+        body = {
+            "clientId": self._client_id,
+            "clientSecret": self._client_secret,
+            "subscriptions": [{"type": "CALLBACK", "topic": t} for t in self._topics],
+            "ua": USER_AGENT,
+            "localIp": "127.0.0.1",
+        }
+        try:
+            response = await self._http.post(self._gateway_url, json=body, timeout=self._timeout)
+        except httpx2.HTTPError as exc:
+            raise PlatformUnavailable(
+                f"cannot reach the stream gateway: {exc}", operation="gateway.connections.open"
+            ) from exc
+        if response.status_code in (400, 401, 403):
+            raise PlatformAuthError(
+                "the stream gateway refused the app's credentials",
+                operation="gateway.connections.open",
+                status=response.status_code,
+            )
+        if response.status_code >= 300:
+            raise PlatformUnavailable(
+                "the stream gateway failed",
+                operation="gateway.connections.open",
+                status=response.status_code,
+            )
+        try:
+            payload = response.json()
+            return str(payload["endpoint"]), str(payload["ticket"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PlatformUnavailable(
+                "the stream gateway answered without endpoint and ticket",
+                operation="gateway.connections.open",
+                status=response.status_code,
+            ) from exc
+
+    async def _read(self, endpoint: str, ticket: str) -> None:
+        async with self._http.websocket(
+            endpoint,
+            params={"ticket": ticket},
+            keepalive_ping_interval_seconds=self._keepalive_interval,
+            keepalive_ping_timeout_seconds=self._timeout,
+            timeout=self._timeout,
+        ) as ws:
+            self.stats.connections += 1
+            self.stats.connected.set()
+            log.info("stream of %s connected", self._client_id)
+            while True:
+                raw = await ws.receive_text()
+                ack, keep_going = self._on_text(raw)
+                if ack is not None:
+                    await ws.send_text(ack)
+                if not keep_going:
+                    log.info("stream of %s asked to disconnect; reconnecting", self._client_id)
+                    return
+
+    def _on_text(self, raw: str) -> tuple[str | None, bool]:
+        """The ACK to send for one raw frame (None: unanswerable) and whether to go on."""
+        self.stats.frames += 1
+        try:
+            frame = parse_frame(raw)
+        except ValueError as exc:
+            self.stats.malformed += 1
+            message_id = _message_id_of(raw)
+            log.warning("stream: malformed frame rejected (%s)", exc)
+            if message_id is None:
+                return None, True
+            return _ack(message_id, Reply(code=400, message=str(exc), data={})), True
+        if frame.type == "SYSTEM":
+            if frame.topic == "ping":
+                return _ack(frame.message_id, Reply(data=frame.data), raw_data=True), True
+            if frame.topic == "disconnect":
+                return None, False
+            return _ack(frame.message_id, Reply(data={})), True
+        if frame.type == "EVENT":
+            return _ack(frame.message_id, Reply(data={"status": "SUCCESS", "message": ""})), True
+        if frame.topic not in self._topics:
+            return _ack(frame.message_id, Reply(code=404, message="topic not supported")), True
+        try:
+            reply = self._handler(frame)
+        except InboundError as exc:
+            self.stats.malformed += 1
+            log.warning("stream: frame %s rejected: %s", frame.message_id, exc)
+            reply = Reply(code=exc.status, message=exc.message, data={})
+        return _ack(frame.message_id, reply), True
+
+
+def parse_frame(raw: str) -> Frame:
+    """A Frame from its JSON text; ValueError says what is wrong with it."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"frame is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("frame is not a JSON object")
+    headers = value.get("headers")
+    if not isinstance(headers, dict):
+        raise ValueError("frame has no headers object")
+    message_id = headers.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise ValueError("frame has no headers.messageId")
+    kind = value.get("type")
+    if kind not in ("SYSTEM", "EVENT", "CALLBACK"):
+        raise ValueError(f"frame type must be SYSTEM, EVENT or CALLBACK, got {kind!r}")
+    topic = headers.get("topic")
+    if not isinstance(topic, str):
+        raise ValueError("frame has no headers.topic")
+    data = value.get("data", "")
+    if not isinstance(data, str):
+        raise ValueError("frame data must be a JSON string")
+    return Frame(type=kind, topic=topic, message_id=message_id, data=data, headers=headers)
+
+
+def _message_id_of(raw: str) -> str | None:
+    try:
+        value = json.loads(raw)
+        message_id = value["headers"]["messageId"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return message_id if isinstance(message_id, str) and message_id else None
+
+
+def _ack(message_id: str, reply: Reply, *, raw_data: bool = False) -> str:
+    data = reply.data if raw_data and isinstance(reply.data, str) else json.dumps(reply.data)
+    return json.dumps(
+        {
+            "code": reply.code,
+            "headers": {"messageId": message_id, "contentType": "application/json"},
+            "message": reply.message,
+            "data": data,
+        },
+        ensure_ascii=False,
+    )

@@ -1,0 +1,128 @@
+"""Inbound payloads become Turns; anything malformed is a 400 naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.errors import InboundError
+from bridge.inbound.payloads import (
+    host_allowed,
+    parse_json_object,
+    turn_from_action,
+    turn_from_bot_message,
+)
+from bridge.turn import ConversationType
+
+
+def bot_message(**overrides: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "conversationId": "cidGROUP1",
+        "conversationType": "2",
+        "conversationTitle": "研发群",
+        "msgId": "msgA1",
+        "msgtype": "text",
+        "text": {"content": " 你好，帮我看看这个报错 "},
+        "senderStaffId": "staff-alice",
+        "senderNick": "Alice",
+        "robotCode": "dingrobot",
+        "isInAtList": True,
+        "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=abc",
+        "sessionWebhookExpiredTime": 1_700_000_000_000,
+    }
+    message.update(overrides)
+    return message
+
+
+def test_group_bot_message_becomes_a_turn() -> None:
+    """A group ChatbotMessage carries text, sender, webhook expiry and dedup ids."""
+    turn = turn_from_bot_message(
+        bot_message(), assistant="a", source="stream_bot", received_at=5.0, frame_id="f1"
+    )
+    assert turn.conversation_type is ConversationType.GROUP
+    assert turn.text == "你好，帮我看看这个报错"
+    assert turn.sender.nick == "Alice"
+    assert turn.handles.robot_webhook is not None
+    assert turn.handles.robot_webhook.expires_at == 1_700_000_000.0
+    assert turn.handles.open_conversation_id == "cidGROUP1"
+    assert turn.delivery_ids == ("msg:msgA1", "frame:f1")
+
+
+def test_single_chat_bot_message() -> None:
+    """conversationType "1" is a single chat."""
+    turn = turn_from_bot_message(
+        bot_message(conversationType="1", senderUnionId="union-alice"),
+        assistant="a",
+        source="http_bot",
+        received_at=0.0,
+    )
+    assert turn.conversation_type is ConversationType.SINGLE
+    assert turn.handles.union_id == "union-alice"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"conversationId": None}, "conversationId"),
+        ({"conversationType": "3"}, "conversationType"),
+        ({"msgId": 12}, "msgId"),
+        ({"text": {"content": 5}}, "text.content"),
+        ({"msgtype": "picture", "content": {"downloadCode": "x"}}, "picture"),
+        ({"sessionWebhookExpiredTime": "soon"}, "sessionWebhookExpiredTime"),
+    ],
+)
+def test_malformed_bot_message_names_the_field(overrides: dict[str, Any], field: str) -> None:
+    """A bad field is a 400 whose message names it."""
+    with pytest.raises(InboundError) as info:
+        turn_from_bot_message(
+            bot_message(**overrides), assistant="a", source="stream_bot", received_at=0.0
+        )
+    assert info.value.status == 400
+    assert field in info.value.message
+
+
+def test_action_with_token_in_magic_wand() -> None:
+    """An action without openConversationId is the magic wand, answered in reply mode."""
+    turn = turn_from_action(
+        {"rawInput": "总结一下", "userId": "u1", "unionId": "un1", "conversationToken": "ct_1"},
+        assistant="a",
+        source="stream_action",
+        received_at=0.0,
+    )
+    assert turn.conversation_type is ConversationType.MAGIC_WAND
+    assert turn.handles.conversation_token == "ct_1"
+    assert turn.delivery_ids == ("act:ct_1",)
+
+
+def test_action_without_any_reply_handle_is_rejected() -> None:
+    """An action the bridge could never answer is refused up front."""
+    with pytest.raises(InboundError, match="no way to answer"):
+        turn_from_action(
+            {"rawInput": "hi", "userId": "u1"}, assistant="a", source="http_action", received_at=0
+        )
+
+
+def test_invalid_json_is_a_400() -> None:
+    """Bodies that are not JSON objects are refused with 400."""
+    with pytest.raises(InboundError, match="not valid JSON") as info:
+        parse_json_object(b"{nope", "body")
+    assert info.value.status == 400
+    with pytest.raises(InboundError, match="JSON object"):
+        parse_json_object("[1]", "body")
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://oapi.dingtalk.com/robot/sendBySession?session=1", True),
+        ("http://127.0.0.1:8765/robot/sendBySession?session=1", True),
+        ("https://evil.example/robot/sendBySession", False),
+        ("https://oapi.dingtalk.com.evil.example/x", False),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
+    ],
+)
+def test_reply_host_allow_list(url: str, allowed: bool) -> None:
+    """Only allow-listed hosts (optionally with port) are followed."""
+    assert host_allowed(url, ("oapi.dingtalk.com", "127.0.0.1:8765")) is allowed

@@ -31,8 +31,10 @@ __all__ = [
     "DeliveryConfig",
     "DingTalkConfig",
     "LLMConfig",
+    "MemoryConfig",
     "PacingConfig",
     "RetryConfig",
+    "ServeConfig",
     "SurfaceName",
     "config_to_text",
     "load_config",
@@ -147,6 +149,30 @@ class DeliveryConfig(_Model):
         return self
 
 
+class ServeConfig(_Model):
+    """``bridge serve``: which doors are open and how the process behaves."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    stream: bool = True
+    http: bool = True
+    push_token: SecretStr | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    max_concurrent_replies: PositiveInt = 64
+    grace_period: NonNegativeFloat = 20.0
+    state: str = "bridge-state.sqlite3"
+    prompts_dir: str = "prompts"
+
+
+class MemoryConfig(_Model):
+    """What a conversation remembers between turns."""
+
+    turns: Annotated[int, Field(ge=0)] = 10
+    ttl: PositiveFloat = 6 * 3600.0
+    per_sender_in_groups: bool = True
+    dedup_ttl: PositiveFloat = 3600.0
+
+
 class AssistantConfig(_Model):
     """One DingTalk AI assistant or robot, with its fully resolved settings."""
 
@@ -154,6 +180,7 @@ class AssistantConfig(_Model):
     client_id: Annotated[str, Field(min_length=1)]
     client_secret: SecretStr
     robot_code: str | None = None
+    action_token: SecretStr | None = None
     prompt: str = "default"
     llm: LLMConfig = LLMConfig()
     pacing: PacingConfig = PacingConfig()
@@ -172,6 +199,8 @@ class Config(_Model):
     llm: LLMConfig = LLMConfig()
     pacing: PacingConfig = PacingConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    serve: ServeConfig = ServeConfig()
+    memory: MemoryConfig = MemoryConfig()
     assistants: tuple[AssistantConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -371,7 +400,12 @@ def _close_keys(location: tuple[str, ...], data: Mapping[str, Any]) -> list[str]
 
 
 def _is_secret_location(location: tuple[str, ...]) -> bool:
-    return bool(location) and location[-1] in {"client_secret", "api_key"}
+    return bool(location) and location[-1] in {
+        "client_secret",
+        "api_key",
+        "push_token",
+        "action_token",
+    }
 
 
 def _dotted(path: tuple[str, ...]) -> str:

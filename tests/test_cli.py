@@ -24,7 +24,11 @@ def test_config_check_prints_resolved_config_masked() -> None:
         "config",
         "check",
         str(ROOT / "config.example.toml"),
-        env={"OPENAI_API_KEY": "sk-live-abc", "DINGTALK_CLIENT_SECRET": "dt-live-xyz"},
+        env={
+            "OPENAI_API_KEY": "sk-live-abc",
+            "DINGTALK_CLIENT_SECRET": "dt-live-xyz",
+            "BRIDGE_PUSH_TOKEN": "push-live",
+        },
     )
     assert result.returncode == 0, result.stderr
     assert "[pacing]" in result.stdout

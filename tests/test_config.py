@@ -11,7 +11,11 @@ from bridge.config import config_to_text, load_config, parse_config
 from bridge.errors import ConfigError, ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {"OPENAI_API_KEY": "sk-test-123", "DINGTALK_CLIENT_SECRET": "dt-secret-456"}
+ENV = {
+    "OPENAI_API_KEY": "sk-test-123",
+    "DINGTALK_CLIENT_SECRET": "dt-secret-456",
+    "BRIDGE_PUSH_TOKEN": "push-789",
+}
 
 MINIMAL = """
 [[assistants]]

@@ -1,0 +1,148 @@
+"""The AI-assistant surfaces: reply stream (reply mode) and stepwise (proactive mode).
+
+**AI reply stream** (``ai_reply``) answers the message a conversationToken came with.
+There is no open call: the first ``reply`` shows the message, later ones overwrite the
+streaming variable with the full text (``isFull: true``), and the last one carries
+``isFinalize: true``. Works unchanged in single chats, groups and the magic wand.
+
+**AI stepwise** (``ai_stepwise``, the seed's 分步发送) sends to a user's unionId or a
+conversation's openConversationId: ``prepare`` opens a "preparing" bubble and returns a
+token, ``update`` streams, and closing is a final update with ``isFinalize`` followed by
+``finish``. ``finish`` is attempted even when the final update failed, so the bubble is
+never left open.
+
+aiInteraction has no "failed" state: a failed answer closes finished, with the partial
+text and the notice the relay appended.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.dingtalk.client import DingTalkClient
+from bridge.dingtalk.wire import BasicCard, StaticCard, StreamingCard, Target
+from bridge.errors import PlatformError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AiTemplate:
+    """The AI card template and its streaming markdown variable."""
+
+    template_id: str
+    key: str
+
+    def frame(self, text: str, *, finalize: bool) -> StreamingCard:
+        return StreamingCard(
+            template_id=self.template_id, key=self.key, text=text, finalize=finalize
+        )
+
+
+class ReplyStreamMessage:
+    """A reply-mode message; every call is an idempotent full-text ``reply``."""
+
+    def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
+        self._client = client
+        self._token = token
+        self._template = template
+
+    @property
+    def handle(self) -> dict[str, Any]:
+        return {
+            "token": self._token,
+            "template_id": self._template.template_id,
+            "key": self._template.key,
+        }
+
+    async def update(self, text: str) -> None:
+        await self._client.reply(self._token, self._template.frame(text, finalize=False))
+
+    async def close(self, text: str, *, ok: bool) -> None:
+        await self._client.reply(self._token, self._template.frame(text, finalize=True))
+
+
+class AiReplySurface:
+    """``ai_reply``: stream into the message a conversationToken belongs to."""
+
+    name = "ai_reply"
+    can_stream = True
+
+    def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
+        self._client = client
+        self._token = token
+        self._template = template
+
+    async def open(self) -> ReplyStreamMessage:
+        # Reply mode has no open call: the first update makes the message appear.
+        return ReplyStreamMessage(self._client, self._token, self._template)
+
+    async def send_once(self, text: str) -> None:
+        await self._client.reply(self._token, self._template.frame(text, finalize=True))
+
+
+class StepwiseMessage:
+    """A prepared proactive message: update… then a final update and ``finish``."""
+
+    def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
+        self._client = client
+        self._token = token
+        self._template = template
+
+    @property
+    def handle(self) -> dict[str, Any]:
+        return {
+            "token": self._token,
+            "template_id": self._template.template_id,
+            "key": self._template.key,
+        }
+
+    async def update(self, text: str) -> None:
+        await self._client.update(self._token, self._template.frame(text, finalize=False))
+
+    async def close(self, text: str, *, ok: bool) -> None:
+        try:
+            await self._client.update(self._token, self._template.frame(text, finalize=True))
+        finally:
+            await self._client.finish(self._token)
+
+
+class AiStepwiseSurface:
+    """``ai_stepwise``: prepare → update… → finish, to a user or a conversation."""
+
+    name = "ai_stepwise"
+    can_stream = True
+
+    def __init__(self, client: DingTalkClient, target: Target, template: AiTemplate) -> None:
+        self._client = client
+        self._target = target
+        self._template = template
+
+    async def open(self) -> StepwiseMessage:
+        token = await self._client.prepare(
+            self._target, StaticCard(template_id=self._template.template_id)
+        )
+        return StepwiseMessage(self._client, token, self._template)
+
+    async def send_once(self, text: str) -> None:
+        # ``send`` documents basic_card_schema only (§3.6): one call, one finished message.
+        await self._client.send(self._target, BasicCard(text=text))
+
+
+async def close_ai_message(
+    client: DingTalkClient, surface: str, handle: dict[str, Any], text: str
+) -> None:
+    """Close a message left open by a crashed process, from its recorded handle."""
+    template = AiTemplate(template_id=str(handle["template_id"]), key=str(handle["key"]))
+    token = str(handle["token"])
+    if surface == "ai_reply":
+        await client.reply(token, template.frame(text, finalize=True))
+        return
+    try:
+        await client.update(token, template.frame(text, finalize=True))
+    except PlatformError as exc:
+        # The token may be gone already; finish below settles it either way.
+        log.warning("recovering %s message: final update failed: %s", surface, exc)
+    await client.finish(token)

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from bridge.dingtalk.signature import verify
 from bridge.errors import InboundError
 from bridge.inbound.payloads import (
-    host_allowed,
+    check_reply_hosts,
     parse_json_object,
     turn_from_action,
     turn_from_bot_message,
@@ -94,7 +94,7 @@ def create_http_app(
         turn = turn_from_bot_message(
             body, assistant=door.name, source="http_bot", received_at=clock()
         )
-        _check_reply_hosts(turn, reply_hosts)
+        check_reply_hosts(turn, reply_hosts)
         submit(turn)
         return JSONResponse({"msgtype": "empty"})
 
@@ -107,7 +107,7 @@ def create_http_app(
         turn = turn_from_action(
             body, assistant=door.name, source="http_action", received_at=clock()
         )
-        _check_reply_hosts(turn, reply_hosts)
+        check_reply_hosts(turn, reply_hosts)
         submit(turn)
         return JSONResponse({"accepted": True})
 
@@ -174,12 +174,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise InboundError(f"body larger than {limit} bytes", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _check_reply_hosts(turn: Turn, reply_hosts: tuple[str, ...]) -> None:
-    for webhook in (turn.handles.robot_webhook, turn.handles.ai_webhook):
-        if webhook is not None and not host_allowed(webhook.url, reply_hosts):
-            raise InboundError("sessionWebhook host is not on the allow-list", status=400)
 
 
 def _push_request(body: Mapping[str, Any], assistants: Mapping[str, AssistantDoor]) -> PushRequest:

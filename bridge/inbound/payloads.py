@@ -157,6 +157,17 @@ def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     return host in allowed or with_port in allowed
 
 
+def check_reply_hosts(turn: Turn, allowed: tuple[str, ...]) -> None:
+    """Refuse (400) a Turn whose webhook URLs point off the allow-list.
+
+    A webhook URL is followed with a POST of the answer: a forged or misdirected message
+    must never make bridge send data to a host that is not DingTalk's (or the emulator's).
+    """
+    for webhook in (turn.handles.robot_webhook, turn.handles.ai_webhook):
+        if webhook is not None and not host_allowed(webhook.url, allowed):
+            raise InboundError("sessionWebhook host is not on the allow-list", status=400)
+
+
 def _message_text(data: Mapping[str, Any]) -> str:
     kind = data.get("msgtype", "text")
     if kind == "text":

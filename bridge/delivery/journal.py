@@ -1,0 +1,87 @@
+"""Journaling surfaces: every opened message is on disk until it is closed.
+
+``JournaledSurface`` wraps a surface so that ``open`` records the message (its surface
+and the handle needed to close it) in the ``Store``, each update refreshes the recorded
+text, and a successful ``close`` forgets it. If the process dies in between, the next
+start-up finds the record and closes the message with the text it had and a notice
+(``Bridge.recover``): a kill must never leave a chat showing "思考中" forever.
+
+A close that fails keeps the record on purpose: the relay then sends the full text
+through a one-shot surface, and the next start-up still closes the stuck bubble.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bridge.conversation.store import OpenMessage, Store
+from bridge.delivery.surface import LiveMessage, Surface
+
+log = logging.getLogger(__name__)
+
+
+class JournaledMessage:
+    """A live message whose open state is mirrored in the store."""
+
+    def __init__(self, inner: LiveMessage, store: Store, record: OpenMessage) -> None:
+        self._inner = inner
+        self._store = store
+        self._record = record
+
+    async def update(self, text: str) -> None:
+        await self._inner.update(text)
+        self._record = OpenMessage(
+            message_id=self._record.message_id,
+            assistant=self._record.assistant,
+            surface=self._record.surface,
+            handle=self._record.handle,
+            text=text,
+            opened_at=self._record.opened_at,
+        )
+        await self._store.opened(self._record)
+
+    async def close(self, text: str, *, ok: bool) -> None:
+        await self._inner.close(text, ok=ok)
+        await self._store.closed(self._record.message_id)
+
+
+class JournaledSurface:
+    """A surface whose opened messages are journaled in ``store``."""
+
+    def __init__(
+        self, inner: Surface, store: Store, *, assistant: str, clock: Callable[[], float]
+    ) -> None:
+        self._inner = inner
+        self._store = store
+        self._assistant = assistant
+        self._clock = clock
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def can_stream(self) -> bool:
+        return self._inner.can_stream
+
+    async def open(self) -> LiveMessage:
+        message = await self._inner.open()
+        handle: dict[str, Any] | None = getattr(message, "handle", None)
+        if handle is None:
+            return message  # nothing to recover it with: not journaled
+        record = OpenMessage(
+            message_id=uuid.uuid4().hex,
+            assistant=self._assistant,
+            surface=self._inner.name,
+            handle=handle,
+            text="",
+            opened_at=self._clock(),
+        )
+        await self._store.opened(record)
+        return JournaledMessage(message, self._store, record)
+
+    async def send_once(self, text: str) -> None:
+        await self._inner.send_once(text)

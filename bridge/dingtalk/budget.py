@@ -1,0 +1,196 @@
+"""The process-wide rate budget: at most ``qps`` calls per app and API, served in order.
+
+DingTalk allows 20 calls per second per app per API (§2) and answers 403 ``QpsLimit…``
+beyond that, counted by its own clock over a sliding one-second window. Every caller
+of one app shares one ``RateBudget``, so a thousand live messages cannot exceed it
+together, and waiters are served first come, first served: nobody starves.
+
+How the bound holds whatever the network does: a call *holds a slot* from just before
+it is sent until ``window`` (plus a small margin) after its answer arrived. DingTalk
+saw the call at some instant between those two, so every call it counts in any window
+ending at ``T`` still holds its slot at ``T``; with at most ``limit`` slots there can
+never be more than ``limit`` calls in one window, even when answers are slow or
+requests bunch up on the way. The sustained rate is ``limit / (window + round trip)``.
+
+``SlotWindow`` is the pure bookkeeping (a fake clock tests it); ``RateBudget`` adds
+waiting, fairness and one window per (app, operation). The pacing layer reads
+``interval`` and ``waiting`` to stretch its update interval instead of queueing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+
+from bridge.dingtalk.operations import Operation
+
+__all__ = ["RateBudget", "SlotWindow"]
+
+#: Slack added to the window: clock granularity and the server's own rounding.
+DEFAULT_MARGIN = 0.05
+
+
+class SlotWindow:
+    """At most ``limit`` calls in flight or finished less than ``hold`` seconds ago."""
+
+    def __init__(self, limit: int, hold: float) -> None:
+        if limit < 1 or hold <= 0:
+            raise ValueError("limit must be ≥ 1 and hold > 0")
+        self.limit = limit
+        self.hold = hold
+        self.active = 0
+        self._cooling: deque[float] = deque()  # when each finished call frees its slot
+
+    def _prune(self, now: float) -> None:
+        while self._cooling and self._cooling[0] <= now:
+            self._cooling.popleft()
+
+    def used(self, now: float) -> int:
+        """Slots taken at ``now``: calls in flight plus calls still cooling down."""
+        self._prune(now)
+        return self.active + len(self._cooling)
+
+    def free_at(self, now: float) -> float | None:
+        """When the next slot frees: ``now`` if one is free, ``None`` if only an
+        in-flight call can free one (its end is unknown)."""
+        if self.used(now) < self.limit:
+            return now
+        return self._cooling[0] if self._cooling else None
+
+    def take(self, now: float) -> None:
+        """Start a call at ``now``; the caller checked that a slot is free."""
+        if self.used(now) >= self.limit:
+            raise RuntimeError("no free slot")
+        self.active += 1
+
+    def finish(self, now: float) -> None:
+        """End a call at ``now``; its slot frees ``hold`` seconds later."""
+        if self.active < 1:
+            raise RuntimeError("finish without take")
+        self.active -= 1
+        # Finish times only grow, so the deque stays sorted.
+        self._cooling.append(max(now + self.hold, self._cooling[-1] if self._cooling else 0.0))
+
+
+class _Lane:
+    """The budget of one (app, operation): its window, its queue and a change signal."""
+
+    def __init__(self, window: SlotWindow) -> None:
+        self.window = window
+        self.lock = anyio.Lock()  # anyio's Lock hands over in FIFO order: the fairness
+        self.changed = anyio.Event()
+        self.waiting = 0
+
+    def signal(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+
+class Permit:
+    """One granted call, released (idempotently) when its answer is in or it failed."""
+
+    def __init__(self, lane: _Lane, clock: Callable[[], float]) -> None:
+        self._lane = lane
+        self._clock = clock
+        self._released = False
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._lane.window.finish(self._clock())
+        self._lane.signal()
+
+
+class RateBudget:
+    """A rate budget per (app client id, operation), shared by every caller in a process.
+
+    ``qps`` is DingTalk's limit (``DingTalkConfig.qps_per_api``); ``window`` its counting
+    window in seconds (1.0; tests may shrink it to run faster).
+    """
+
+    def __init__(
+        self,
+        qps: float = 20.0,
+        *,
+        window: float = 1.0,
+        margin: float = DEFAULT_MARGIN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if qps <= 0 or window <= 0 or margin < 0:
+            raise ValueError("qps and window must be positive, margin not negative")
+        self._limit = max(1, math.floor(qps * window + 1e-9))
+        # Below one call per window, stretch the hold so the average rate still holds.
+        self._hold = max(window, self._limit / qps) + margin
+        self._clock = clock
+        self._lanes: dict[tuple[str, Operation], _Lane] = {}
+
+    @property
+    def limit(self) -> int:
+        """Calls allowed per window and lane."""
+        return self._limit
+
+    def _lane(self, app: str, operation: Operation) -> _Lane:
+        key = (app, operation)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane(SlotWindow(self._limit, self._hold))
+        return lane
+
+    async def acquire(self, app: str, operation: Operation) -> None:
+        """Wait for a slot (first come, first served) and spend it on a call made now.
+
+        The slot frees one window later. This suits a caller that cannot report when its
+        call was answered; around a real call prefer ``slot``, which also covers the
+        round trip (the guarantee described above).
+        """
+        (await self._take(app, operation)).release()
+
+    @asynccontextmanager
+    async def slot(self, app: str, operation: Operation) -> AsyncIterator[None]:
+        """``async with budget.slot(app, op):`` around one call, held until it returns."""
+        permit = await self._take(app, operation)
+        try:
+            yield
+        finally:
+            permit.release()
+
+    async def _take(self, app: str, operation: Operation) -> Permit:
+        lane = self._lane(app, operation)
+        lane.waiting += 1
+        try:
+            async with lane.lock:
+                while True:
+                    now = self._clock()
+                    free_at = lane.window.free_at(now)
+                    if free_at is not None and free_at <= now:
+                        break
+                    changed = lane.changed
+                    if free_at is None:
+                        await changed.wait()
+                    else:
+                        with anyio.move_on_after(free_at - now):
+                            await changed.wait()
+                lane.window.take(now)
+        finally:
+            lane.waiting -= 1
+        return Permit(lane, self._clock)
+
+    def interval(self, app: str, operation: Operation) -> float:
+        """Seconds between calls of one lane at the sustained rate (round trip aside)."""
+        return self._hold / self._limit
+
+    def waiting(self, app: str, operation: Operation) -> int:
+        """Callers queued for the lane right now; the pacing layer backs off when > 0."""
+        lane = self._lanes.get((app, operation))
+        return lane.waiting if lane is not None else 0
+
+    def in_use(self, app: str, operation: Operation) -> int:
+        """Slots of the lane taken right now (in flight or cooling down)."""
+        lane = self._lanes.get((app, operation))
+        return lane.window.used(self._clock()) if lane is not None else 0

@@ -1,0 +1,320 @@
+"""The DingTalk OpenAPI client: one typed method per operation of the wire contract.
+
+Every call goes the same way: the shared rate budget grants a slot, the access token
+provider supplies a token (not for webhooks, whose URL is the credential), the request
+runs under ``DingTalkConfig.timeout``, the retry policy decides about failures, and
+``faults`` maps any error answer to the error tree. An ``InvalidAuthentication`` answer
+refreshes the token and tries the call once more.
+
+The client owns nothing: it is given one ``httpx2.AsyncClient`` (never closed here) and
+the process-wide ``RateBudget``, so it needs no ``async with`` and no ``aclose``. The
+composition root creates one client per app (client id); surfaces call its methods.
+Request bodies and result values live in ``wire``; nothing here touches raw JSON
+beyond passing it through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import httpx2
+
+from bridge.config import DingTalkConfig
+from bridge.dingtalk import wire
+from bridge.dingtalk.auth import AccessTokenProvider
+from bridge.dingtalk.budget import RateBudget
+from bridge.dingtalk.faults import check_webhook, error_from_response, is_token_error, unavailable
+from bridge.dingtalk.operations import ENDPOINTS, Endpoint, Operation
+from bridge.dingtalk.retry import RetryPolicy
+from bridge.dingtalk.wire import (
+    AccessToken,
+    AiCard,
+    At,
+    BasicCard,
+    CardSpace,
+    DeliverResult,
+    FlowStatus,
+    RobotMessage,
+    RobotSendResult,
+    Target,
+)
+from bridge.errors import PlatformError
+
+__all__ = ["TOKEN_HEADER", "DingTalkClient", "mask_url"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "x-acs-dingtalk-access-token"
+
+_SECRET_QUERY = re.compile(r"((?:session|access_token)=)[^&#]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its credential query values (``session``, ``access_token``) hidden."""
+    return _SECRET_QUERY.sub(r"\1***", url)
+
+
+class DingTalkClient:
+    """Typed calls to one DingTalk app's OpenAPI and to session webhooks.
+
+    ``tokens`` defaults to a provider that fetches through this client; pass one to
+    share it. ``retry`` defaults to ``RetryPolicy(config.retry)``.
+    """
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        config: DingTalkConfig,
+        *,
+        client_id: str,
+        client_secret: str,
+        budget: RateBudget,
+        tokens: AccessTokenProvider | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._http = http
+        self._config = config
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._budget = budget
+        self.tokens = tokens or AccessTokenProvider(
+            self.fetch_access_token, refresh_margin=config.token_refresh_margin
+        )
+        self._retry = retry or RetryPolicy(config.retry)
+
+    def __repr__(self) -> str:
+        return f"DingTalkClient(client_id={self.client_id!r}, api_base={self._config.api_base!r})"
+
+    # ------------------------------------------------------------------ access token
+
+    async def fetch_access_token(self) -> AccessToken:
+        """Ask DingTalk for an app access token (A). Callers want ``tokens.get()``."""
+        body = wire.access_token_body(self.client_id, self._client_secret)
+        return wire.parse_access_token(await self._call(Operation.ACCESS_TOKEN, body))
+
+    # ------------------------------------------------------------- AI assistant (B–F)
+
+    async def reply(self, conversation_token: str, content: AiCard) -> None:
+        """Reply mode (B): show ``content`` in the message of ``conversation_token``."""
+        body = {"conversationToken": conversation_token, **wire.ai_content_body(content)}
+        wire.require_success(Operation.AI_REPLY, await self._call(Operation.AI_REPLY, body))
+
+    async def prepare(self, target: Target, content: AiCard) -> str:
+        """Open a proactive message (C) in its preparing state; returns its token."""
+        body = {target.kind: target.id, **wire.ai_content_body(content)}
+        return wire.parse_prepare(await self._call(Operation.AI_PREPARE, body))
+
+    async def update(self, conversation_token: str, content: AiCard) -> None:
+        """Update a prepared message (D); repeatable."""
+        body = {"conversationToken": conversation_token, **wire.ai_content_body(content)}
+        wire.require_success(Operation.AI_UPDATE, await self._call(Operation.AI_UPDATE, body))
+
+    async def finish(self, conversation_token: str) -> None:
+        """Finish a prepared message (E)."""
+        body = {"conversationToken": conversation_token}
+        wire.require_success(Operation.AI_FINISH, await self._call(Operation.AI_FINISH, body))
+
+    async def send(self, target: Target, content: BasicCard | AiCard) -> None:
+        """Send one finished message (F); ``basic_card_schema`` is the documented type."""
+        body = {target.kind: target.id, **wire.ai_content_body(content)}
+        wire.require_success(Operation.AI_SEND, await self._call(Operation.AI_SEND, body))
+
+    # ------------------------------------------------------------- webhooks (G, H)
+
+    async def robot_webhook(self, url: str, message: RobotMessage, *, at: At | None = None) -> None:
+        """Answer through a robot sessionWebhook (G); ``SessionExpired`` once it lapsed."""
+        body = wire.robot_webhook_body(message, at)
+        await self._call(Operation.ROBOT_WEBHOOK, body, url=url)
+
+    async def ai_webhook(
+        self,
+        url: str,
+        markdown: str,
+        *,
+        template_id: str = wire.AI_WEBHOOK_MARKDOWN_TEMPLATE,
+    ) -> None:
+        """Answer through an AI-assistant sessionWebhook (H) with a markdown card."""
+        body = wire.ai_webhook_body(markdown, template_id=template_id)
+        await self._call(Operation.AI_WEBHOOK, body, url=url)
+
+    # -------------------------------------------------------------------- cards (I, J)
+
+    async def card_create(
+        self, out_track_id: str, template_id: str, *, params: Mapping[str, str] | None = None
+    ) -> None:
+        """Create a card instance (J1); ``params`` default to ``flowStatus`` processing."""
+        body = wire.card_create_body(out_track_id, template_id, _card_params(params))
+        wire.require_success(Operation.CARD_CREATE, await self._call(Operation.CARD_CREATE, body))
+
+    async def card_deliver(self, out_track_id: str, space: CardSpace) -> tuple[DeliverResult, ...]:
+        """Deliver a created card to a group or single chat (J2)."""
+        body = wire.card_deliver_body(out_track_id, space)
+        answer = await self._call(Operation.CARD_DELIVER, body)
+        return wire.parse_deliver_results(Operation.CARD_DELIVER, answer)
+
+    async def card_create_and_deliver(
+        self,
+        out_track_id: str,
+        template_id: str,
+        space: CardSpace,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[DeliverResult, ...]:
+        """Create and deliver a card in one call (J1 + J2)."""
+        body = wire.card_create_and_deliver_body(
+            out_track_id, template_id, _card_params(params), space
+        )
+        answer = await self._call(Operation.CARD_CREATE_AND_DELIVER, body)
+        return wire.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, answer)
+
+    async def card_update_status(
+        self,
+        out_track_id: str,
+        flow_status: FlowStatus,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
+        """Move a card to ``flow_status`` (J3/J4), optionally setting more parameters."""
+        merged = {**(params or {}), "flowStatus": flow_status.value}
+        body = wire.card_update_body(out_track_id, merged)
+        wire.require_success(Operation.CARD_UPDATE, await self._call(Operation.CARD_UPDATE, body))
+
+    async def card_streaming(
+        self,
+        out_track_id: str,
+        key: str,
+        content: str,
+        *,
+        finalize: bool = False,
+        error: bool = False,
+        guid: str | None = None,
+    ) -> None:
+        """Show ``content`` (the full text) in the card variable ``key`` (I).
+
+        ``guid`` is DingTalk's idempotency key; a fresh one is made per call, and a retry
+        of the same call reuses it.
+        """
+        body = wire.card_streaming_body(
+            out_track_id,
+            guid or uuid.uuid4().hex,
+            key,
+            content,
+            finalize=finalize,
+            error=error,
+        )
+        answer = await self._call(Operation.CARD_STREAMING, body)
+        wire.require_success(Operation.CARD_STREAMING, answer)
+
+    # ------------------------------------------------------------------ robot (K, L)
+
+    async def robot_group_send(
+        self, open_conversation_id: str, message: RobotMessage, *, robot_code: str | None = None
+    ) -> RobotSendResult:
+        """Send a robot message to a group (L); the robot code defaults to the client id."""
+        body = wire.robot_group_send_body(
+            robot_code or self.client_id, open_conversation_id, message
+        )
+        answer = await self._call(Operation.ROBOT_GROUP_SEND, body)
+        return wire.parse_robot_send(Operation.ROBOT_GROUP_SEND, answer)
+
+    async def robot_oto_send(
+        self,
+        user_ids: tuple[str, ...],
+        message: RobotMessage,
+        *,
+        robot_code: str | None = None,
+    ) -> RobotSendResult:
+        """Send a robot message to up to 20 users' single chats (K)."""
+        body = wire.robot_oto_send_body(robot_code or self.client_id, user_ids, message)
+        answer = await self._call(Operation.ROBOT_OTO_SEND, body)
+        return wire.parse_robot_send(Operation.ROBOT_OTO_SEND, answer)
+
+    # -------------------------------------------------------------------- machinery
+
+    async def _call(
+        self, operation: Operation, body: dict[str, Any], *, url: str | None = None
+    ) -> Any:
+        """Run one operation through token, retry policy and one token refresh."""
+        endpoint = ENDPOINTS[operation]
+        target = url if url is not None else self._url(endpoint)
+        if not endpoint.authenticated:
+            return await self._retry.run(
+                operation, lambda: self._attempt(operation, endpoint, target, body, None)
+            )
+        token = await self.tokens.get()
+        try:
+            return await self._retry.run(
+                operation, lambda: self._attempt(operation, endpoint, target, body, token)
+            )
+        except PlatformError as error:
+            if not is_token_error(error):
+                raise
+            log.info("%s: access token refused (%s); refreshing once", operation.value, error.code)
+            self.tokens.invalidate(token)
+        fresh = await self.tokens.get()
+        return await self._retry.run(
+            operation, lambda: self._attempt(operation, endpoint, target, body, fresh)
+        )
+
+    def _url(self, endpoint: Endpoint) -> str:
+        if endpoint.host == "webhook":
+            raise ValueError("a webhook operation needs the URL the inbound message carried")
+        base = self._config.api_base if endpoint.host == "api" else self._config.oapi_base
+        return base.rstrip("/") + endpoint.path
+
+    async def _attempt(
+        self,
+        operation: Operation,
+        endpoint: Endpoint,
+        url: str,
+        body: dict[str, Any],
+        token: str | None,
+    ) -> Any:
+        """One HTTP exchange inside a budget slot; returns the decoded success body."""
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers[TOKEN_HEADER] = token
+        timeout = self._config.timeout
+        async with self._budget.slot(self.client_id, operation):
+            try:
+                with anyio.fail_after(timeout):
+                    response = await self._http.request(
+                        endpoint.method, url, json=body, headers=headers, timeout=timeout
+                    )
+            except TimeoutError as exc:
+                raise unavailable(operation, f"no answer within {timeout:g} s") from exc
+            except httpx2.TransportError as exc:
+                raise unavailable(operation, mask_url(f"{type(exc).__name__}: {exc}")) from exc
+        log.debug(
+            "%s %s %s -> %d", operation.value, endpoint.method, mask_url(url), response.status_code
+        )
+        return _read(operation, endpoint, response)
+
+
+def _card_params(params: Mapping[str, str] | None) -> Mapping[str, str]:
+    return params if params is not None else {"flowStatus": FlowStatus.PROCESSING.value}
+
+
+def _read(operation: Operation, endpoint: Endpoint, response: httpx2.Response) -> Any:
+    """The decoded JSON of a success answer; raises the typed error of any other."""
+    content = response.content
+    if not 200 <= response.status_code < 300:
+        raise error_from_response(
+            operation,
+            response.status_code,
+            content,
+            request_id=response.headers.get("x-acs-request-id"),
+            retry_after=response.headers.get("retry-after"),
+        )
+    if endpoint.host == "webhook":
+        check_webhook(operation, content)
+        return wire.decode_json(content)
+    decoded = wire.decode_json(content)
+    if decoded is None and content.strip():
+        raise unavailable(operation, "the success answer is not JSON")
+    return decoded

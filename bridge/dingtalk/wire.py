@@ -1,0 +1,463 @@
+"""DingTalk's JSON, built and parsed in one place (wire contract ``shared/dingtalk-api.md``).
+
+Everything else in bridge sees the frozen values defined here: what to show
+(``StreamingCard``, ``StaticCard``, ``BasicCard``, ``Text``, ``Markdown``), where to show
+it (``Target``, ``CardSpace``) and what came back (``AccessToken``, ``DeliverResult``,
+``RobotSendResult``). The ``*_body`` functions turn values into request bodies, including
+the JSON-*string* ``content``/``msgParam`` fields; the ``parse_*`` functions read success
+bodies. Error answers are mapped to the error tree by ``bridge.dingtalk.faults``.
+
+Where the contract is unsure (§9) parsing accepts every documented form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from bridge.dingtalk.operations import Operation
+from bridge.errors import PlatformRejected, PlatformUnavailable
+
+__all__ = [
+    "AI_WEBHOOK_MARKDOWN_TEMPLATE",
+    "AccessToken",
+    "AiCard",
+    "At",
+    "BasicCard",
+    "CardSpace",
+    "DeliverResult",
+    "FlowStatus",
+    "Markdown",
+    "RobotMessage",
+    "RobotSendResult",
+    "StaticCard",
+    "StreamingCard",
+    "Target",
+    "Text",
+    "access_token_body",
+    "ai_content_body",
+    "ai_webhook_body",
+    "card_create_and_deliver_body",
+    "card_create_body",
+    "card_deliver_body",
+    "card_streaming_body",
+    "card_update_body",
+    "decode_json",
+    "parse_access_token",
+    "parse_deliver_results",
+    "parse_prepare",
+    "parse_robot_send",
+    "require_success",
+    "robot_group_send_body",
+    "robot_oto_send_body",
+    "robot_webhook_body",
+]
+
+JSON = dict[str, Any]
+
+#: The template the official SDK renders AI-assistant webhook markdown with (§5 H).
+AI_WEBHOOK_MARKDOWN_TEMPLATE = "d28e2ac5-fb34-4d93-94bc-cf5c580c2d4f.schema"
+
+
+def _dumps(value: object) -> str:
+    # Compact and unescaped: DingTalk counts content size, and CJK stays readable in logs.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------- values
+
+
+class FlowStatus(StrEnum):
+    """An AI card's ``flowStatus`` (§4 J); card parameters are strings on the wire."""
+
+    PROCESSING = "1"
+    INPUTTING = "2"
+    FINISHED = "3"
+    EXECUTING = "4"
+    FAILED = "5"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """An app access token and its lifetime in seconds, as DingTalk issued it."""
+
+    value: str
+    expires_in: float
+
+    def __repr__(self) -> str:
+        return f"AccessToken(value='***', expires_in={self.expires_in})"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingCard:
+    """An ``ai_card`` streaming update: ``key`` shows ``text`` (§3.1).
+
+    ``full`` (``isFull``) replaces the variable; bridge always sends the whole text so far,
+    so an update can be retried or dropped without harm. ``finalize`` ends the stream.
+    """
+
+    template_id: str
+    key: str
+    text: str
+    finalize: bool = False
+    full: bool = True
+
+    def content(self) -> JSON:
+        return {
+            "templateId": self.template_id,
+            "cardData": {
+                "key": self.key,
+                "value": self.text,
+                "isFinalize": self.finalize,
+                "isFull": self.full,
+            },
+            "options": {"componentTag": "streamingComponent"},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StaticCard:
+    """An ``ai_card`` static update: template variables mapped to values (§3.1)."""
+
+    template_id: str
+    card_data: Mapping[str, str] = field(default_factory=dict)
+
+    def content(self) -> JSON:
+        return {
+            "templateId": self.template_id,
+            "cardData": dict(self.card_data),
+            "options": {"componentTag": "staticComponent"},
+        }
+
+
+AiCard = StreamingCard | StaticCard
+
+
+@dataclass(frozen=True, slots=True)
+class BasicCard:
+    """A ``basic_card_schema`` message, the one type documented for ``send`` (§3.1)."""
+
+    text: str
+    title: str | None = None
+    logo: str | None = None
+
+    def content(self) -> JSON:
+        schema: JSON = {"contents": [{"type": "text", "text": self.text, "id": "text"}]}
+        if self.title is not None or self.logo is not None:
+            header: JSON = {}
+            if self.title is not None:
+                header["title"] = {"type": "text", "text": self.title}
+            if self.logo is not None:
+                header["logo"] = self.logo
+            schema = {"header": header, **schema}
+        return schema
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Whom a proactive AI message goes to: a user (``unionId``) or a conversation."""
+
+    kind: Literal["unionId", "openConversationId"]
+    id: str
+
+    @classmethod
+    def user(cls, union_id: str) -> Target:
+        """A single chat with the user ``union_id``."""
+        return cls("unionId", union_id)
+
+    @classmethod
+    def conversation(cls, open_conversation_id: str) -> Target:
+        """A single or group chat by its ``openConversationId``."""
+        return cls("openConversationId", open_conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A plain text robot message."""
+
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Markdown:
+    """A markdown robot message; ``title`` is what notifications and previews show."""
+
+    title: str
+    text: str
+
+
+RobotMessage = Text | Markdown
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """Who a robot-webhook message mentions (staff ids), or everyone."""
+
+    user_ids: tuple[str, ...] = ()
+    all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CardSpace:
+    """Where a card is delivered: a group (with the robot that posts) or a single chat."""
+
+    kind: Literal["group", "single"]
+    id: str
+    robot_code: str | None = None
+
+    @classmethod
+    def group(cls, conversation_id: str, robot_code: str) -> CardSpace:
+        return cls("group", conversation_id, robot_code)
+
+    @classmethod
+    def single(cls, staff_id: str) -> CardSpace:
+        return cls("single", staff_id)
+
+    def fields(self) -> JSON:
+        if self.kind == "group":
+            return {
+                "openSpaceId": f"dtv1.card//IM_GROUP.{self.id}",
+                "imGroupOpenDeliverModel": {"robotCode": self.robot_code},
+            }
+        return {
+            "openSpaceId": f"dtv1.card//IM_ROBOT.{self.id}",
+            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT"},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverResult:
+    """One destination of a card delivery and whether it got the card."""
+
+    space_type: str
+    space_id: str
+    success: bool
+    error_message: str | None = None
+    carrier_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RobotSendResult:
+    """What a robot batch/group send answered; the staff lists are empty for groups."""
+
+    process_query_key: str
+    invalid_staff_ids: tuple[str, ...] = ()
+    flow_controlled_staff_ids: tuple[str, ...] = ()
+    filtered_staff_ids: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------- request bodies
+
+
+def access_token_body(client_id: str, client_secret: str) -> JSON:
+    """Body of ``POST /v1.0/oauth2/accessToken`` (§1)."""
+    return {"appKey": client_id, "appSecret": client_secret}
+
+
+def ai_content_body(content: AiCard | BasicCard) -> JSON:
+    """``contentType`` and the JSON-string ``content`` of an aiInteraction call."""
+    content_type = "basic_card_schema" if isinstance(content, BasicCard) else "ai_card"
+    return {"contentType": content_type, "content": _dumps(content.content())}
+
+
+def ai_webhook_body(markdown: str, *, template_id: str = AI_WEBHOOK_MARKDOWN_TEMPLATE) -> JSON:
+    """Body for an AI-assistant sessionWebhook: ``content`` is an object here (§5 H)."""
+    return {
+        "contentType": "ai_card",
+        "content": {"templateId": template_id, "cardData": {"content": markdown}},
+    }
+
+
+def robot_webhook_body(message: RobotMessage, at: At | None = None) -> JSON:
+    """Body for a robot sessionWebhook, in custom-robot format (§5 G)."""
+    body: JSON
+    if isinstance(message, Text):
+        body = {"msgtype": "text", "text": {"content": message.content}}
+    else:
+        body = {"msgtype": "markdown", "markdown": {"title": message.title, "text": message.text}}
+    if at is not None:
+        body["at"] = {"atUserIds": list(at.user_ids), "isAtAll": at.all}
+    return body
+
+
+def _msg_key_param(message: RobotMessage) -> JSON:
+    if isinstance(message, Text):
+        return {"msgKey": "sampleText", "msgParam": _dumps({"content": message.content})}
+    return {
+        "msgKey": "sampleMarkdown",
+        "msgParam": _dumps({"title": message.title, "text": message.text}),
+    }
+
+
+def robot_group_send_body(
+    robot_code: str, open_conversation_id: str, message: RobotMessage
+) -> JSON:
+    """Body of ``groupMessages/send`` (§4 L)."""
+    return {
+        "robotCode": robot_code,
+        "openConversationId": open_conversation_id,
+        **_msg_key_param(message),
+    }
+
+
+def robot_oto_send_body(robot_code: str, user_ids: tuple[str, ...], message: RobotMessage) -> JSON:
+    """Body of ``oToMessages/batchSend`` (§4 K); DingTalk takes at most 20 staff ids."""
+    if not 1 <= len(user_ids) <= 20:
+        raise ValueError("oToMessages/batchSend takes 1 to 20 staff ids")
+    return {"robotCode": robot_code, "userIds": list(user_ids), **_msg_key_param(message)}
+
+
+def card_create_body(out_track_id: str, template_id: str, params: Mapping[str, str]) -> JSON:
+    """Body of ``POST /v1.0/card/instances``, shaped as the official Stream SDK sends it."""
+    return {
+        "cardTemplateId": template_id,
+        "outTrackId": out_track_id,
+        "cardData": {"cardParamMap": dict(params)},
+        "callbackType": "STREAM",
+        "imGroupOpenSpaceModel": {"supportForward": True},
+        "imRobotOpenSpaceModel": {"supportForward": True},
+    }
+
+
+def card_deliver_body(out_track_id: str, space: CardSpace) -> JSON:
+    """Body of ``POST /v1.0/card/instances/deliver``."""
+    return {"outTrackId": out_track_id, "userIdType": 1, **space.fields()}
+
+
+def card_create_and_deliver_body(
+    out_track_id: str, template_id: str, params: Mapping[str, str], space: CardSpace
+) -> JSON:
+    """Body of ``createAndDeliver``: the create body plus the destination."""
+    return {
+        **card_create_body(out_track_id, template_id, params),
+        "userIdType": 1,
+        **space.fields(),
+    }
+
+
+def card_update_body(out_track_id: str, params: Mapping[str, str]) -> JSON:
+    """Body of ``PUT /v1.0/card/instances``: change some card parameters, keep the rest."""
+    return {
+        "outTrackId": out_track_id,
+        "cardData": {"cardParamMap": dict(params)},
+        "cardUpdateOptions": {"updateCardDataByKey": True},
+    }
+
+
+def card_streaming_body(
+    out_track_id: str, guid: str, key: str, content: str, *, finalize: bool, error: bool
+) -> JSON:
+    """Body of ``PUT /v1.0/card/streaming``; always ``isFull`` (markdown requires it)."""
+    return {
+        "outTrackId": out_track_id,
+        "guid": guid,
+        "key": key,
+        "content": content,
+        "isFull": True,
+        "isFinalize": finalize,
+        "isError": error,
+    }
+
+
+# ---------------------------------------------------------------------- success bodies
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value of ``body``, or ``None`` when it is empty or not JSON."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _malformed(operation: Operation, what: str) -> PlatformUnavailable:
+    return PlatformUnavailable(f"malformed success body: {what}", operation=operation.value)
+
+
+def parse_access_token(body: Any) -> AccessToken:
+    """``{"accessToken": …, "expireIn": 7200}`` → ``AccessToken``."""
+    op = Operation.ACCESS_TOKEN
+    if not isinstance(body, dict):
+        raise _malformed(op, "not an object")
+    token, expire_in = body.get("accessToken"), body.get("expireIn")
+    if not isinstance(token, str) or not token:
+        raise _malformed(op, "no accessToken")
+    if not isinstance(expire_in, int | float) or isinstance(expire_in, bool) or expire_in <= 0:
+        raise _malformed(op, "no positive expireIn")
+    return AccessToken(token, float(expire_in))
+
+
+def parse_prepare(body: Any) -> str:
+    """The ``conversationToken`` of a prepare answer ``{"result": {…}}``."""
+    result = body.get("result") if isinstance(body, dict) else None
+    token = result.get("conversationToken") if isinstance(result, dict) else None
+    if not isinstance(token, str) or not token:
+        raise _malformed(Operation.AI_PREPARE, "no result.conversationToken")
+    return token
+
+
+def require_success(operation: Operation, body: Any) -> None:
+    """Accept ``{"success": true}`` or ``{"result": {"success": true}}`` (§3.6, §9.2).
+
+    A body that says ``success: false`` without an error code is a refusal; a body with
+    neither form is accepted, since "any 2xx with a JSON body is success" (§2).
+    """
+    if not isinstance(body, dict):
+        return
+    flags: list[object] = []
+    if "success" in body:
+        flags.append(body["success"])
+    result = body.get("result")
+    if isinstance(result, dict) and "success" in result:
+        flags.append(result["success"])
+    if any(flag is False for flag in flags):
+        raise PlatformRejected(
+            "the platform answered success: false", operation=operation.value, status=200
+        )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def parse_deliver_results(operation: Operation, body: Any) -> tuple[DeliverResult, ...]:
+    """The per-destination results of a deliver or createAndDeliver answer.
+
+    ``createAndDeliver`` nests them under ``result.deliverResults``; ``deliver`` returns
+    them as ``result`` itself. A missing list means nothing was reported, not a failure.
+    """
+    require_success(operation, body)
+    result = body.get("result") if isinstance(body, dict) else None
+    items: Any = result.get("deliverResults") if isinstance(result, dict) else result
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        DeliverResult(
+            space_type=str(item.get("spaceType", "")),
+            space_id=str(item.get("spaceId", "")),
+            success=item.get("success") is True,
+            error_message=item.get("errorMsg") or None,
+            carrier_id=item.get("carrierId") or None,
+        )
+        for item in items
+        if isinstance(item, dict)
+    )
+
+
+def parse_robot_send(operation: Operation, body: Any) -> RobotSendResult:
+    """``{"processQueryKey": …}`` plus, for batchSend, the staff id lists (§4 K/L)."""
+    key = body.get("processQueryKey") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key:
+        raise _malformed(operation, "no processQueryKey")
+    assert isinstance(body, dict)
+    return RobotSendResult(
+        process_query_key=key,
+        invalid_staff_ids=_strings(body.get("invalidStaffIdList")),
+        flow_controlled_staff_ids=_strings(body.get("flowControlledStaffIdList")),
+        filtered_staff_ids=_strings(body.get("filteredStaffIdList")),
+    )

@@ -1,0 +1,405 @@
+"""DingTalkClient against the served emulator: every operation, valid and refused.
+
+Each test drives one operation of the wire contract over loopback and checks what a
+chat user would see (the emulator's transcript) or the typed error the client raised.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bridge.dingtalk import wire
+from bridge.dingtalk.client import DingTalkClient, mask_url
+from bridge.dingtalk.operations import Operation
+from bridge.emulator.control_client import EmulatorControl
+from bridge.errors import (
+    InvalidConversationToken,
+    PlatformAuthError,
+    PlatformPermissionDenied,
+    PlatformRejected,
+    SessionExpired,
+)
+from tests.dingtalk.conftest import MakeClient
+
+TEMPLATE = "bridge-markdown.schema"
+KEY = "content"
+CARD_TEMPLATE = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
+CARD_KEY = "msgContent"
+
+
+def stream(text: str, *, finalize: bool = False) -> wire.StreamingCard:
+    return wire.StreamingCard(TEMPLATE, KEY, text, finalize=finalize)
+
+
+async def reply_token(control: EmulatorControl, conversation: str = "cid-alice") -> str:
+    inbound = await control.inbound("alice", conversation, "你好")
+    return inbound.action["conversationToken"]
+
+
+# ------------------------------------------------------------------------------ token
+
+
+@pytest.mark.anyio
+async def test_access_token_is_fetched_once_and_reused(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Two calls share one token request; the token goes in the documented header."""
+    token = await reply_token(control)
+    await client.reply(token, stream("a"))
+    await client.reply(token, stream("ab", finalize=True))
+    calls = await control.calls()
+    assert [c.operation for c in calls] == [
+        Operation.ACCESS_TOKEN,
+        Operation.AI_REPLY,
+        Operation.AI_REPLY,
+    ]
+
+
+@pytest.mark.anyio
+async def test_bad_secret_is_an_auth_error_without_retry(
+    make_client: MakeClient, control: EmulatorControl
+) -> None:
+    """invalidClientIdOrSecret raises PlatformAuthError after one token request."""
+    client = make_client(client_secret="wrong")
+    with pytest.raises(PlatformAuthError) as caught:
+        await client.finish("ct_whatever")
+    assert caught.value.code == "invalidClientIdOrSecret"
+    assert caught.value.operation == "oauth2.accessToken"
+    assert caught.value.request_id
+    assert len(await control.calls()) == 1
+
+
+# ---------------------------------------------------------------------- reply mode (B)
+
+
+@pytest.mark.anyio
+async def test_reply_streams_and_finalizes(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Full-text replies grow one message, and isFinalize finishes it."""
+    token = await reply_token(control)
+    await client.reply(token, stream("Hel"))
+    await client.reply(token, stream("Hello, **world**"))
+    await client.reply(token, stream("Hello, **world**!", finalize=True))
+    bot = [m for m in await control.transcript("cid-alice") if m.sender_kind == "bot"]
+    assert len(bot) == 1
+    assert (bot[0].text, bot[0].state) == ("Hello, **world**!", "finished")
+    assert [c.text for c in bot[0].changes][-1] == "Hello, **world**!"
+
+
+@pytest.mark.anyio
+async def test_reply_works_in_the_magic_wand(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Reply mode serves the magic-wand conversation unchanged."""
+    token = await reply_token(control, "cid-wand-alice")
+    await client.reply(token, stream("魔法", finalize=True))
+    bot = [m for m in await control.transcript("cid-wand-alice") if m.sender_kind == "bot"]
+    assert [m.text for m in bot] == ["魔法"]
+
+
+@pytest.mark.anyio
+async def test_reply_with_unknown_token_is_invalid_conversation_token(
+    client: DingTalkClient,
+) -> None:
+    """An unknown conversationToken raises InvalidConversationToken."""
+    with pytest.raises(InvalidConversationToken) as caught:
+        await client.reply("ct_unknown", stream("x"))
+    assert (caught.value.status, caught.value.code) == (400, "invalid.conversation.token")
+    assert caught.value.operation == "aiInteraction.reply"
+
+
+@pytest.mark.anyio
+async def test_reply_after_finalize_is_invalid_conversation_token(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """A finished message accepts no more content."""
+    token = await reply_token(control)
+    await client.reply(token, stream("done", finalize=True))
+    with pytest.raises(InvalidConversationToken):
+        await client.reply(token, stream("more"))
+
+
+@pytest.mark.anyio
+async def test_reply_with_unknown_template_is_rejected(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """An unknown templateId is a PlatformRejected invalid.content."""
+    token = await reply_token(control)
+    with pytest.raises(PlatformRejected) as caught:
+        await client.reply(token, wire.StreamingCard("nope.schema", KEY, "x"))
+    assert caught.value.code == "invalid.content"
+    assert "template" in caught.value.message
+
+
+@pytest.mark.anyio
+async def test_changing_the_pinned_template_is_rejected(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """The template is pinned to the token after its first use."""
+    token = await reply_token(control)
+    await client.reply(token, stream("x"))
+    with pytest.raises(PlatformRejected) as caught:
+        await client.reply(token, wire.StreamingCard(CARD_TEMPLATE, CARD_KEY, "x"))
+    assert caught.value.code == "invalid.content"
+
+
+@pytest.mark.anyio
+async def test_bad_streaming_key_is_rejected(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """A streaming key the template does not stream is rejected."""
+    token = await reply_token(control)
+    with pytest.raises(PlatformRejected, match="key"):
+        await client.reply(token, wire.StreamingCard(TEMPLATE, "nope", "x"))
+
+
+@pytest.mark.anyio
+async def test_static_reply_finishes_the_message(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """A static reply is a whole answer."""
+    token = await reply_token(control)
+    await client.reply(token, wire.StaticCard(TEMPLATE, {KEY: "static answer"}))
+    bot = [m for m in await control.transcript("cid-alice") if m.sender_kind == "bot"]
+    assert [(m.text, m.state) for m in bot] == [("static answer", "finished")]
+
+
+# ------------------------------------------------------------- proactive mode (C, D, E, F)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("target", "conversation"),
+    [
+        (wire.Target.user("union-alice"), "cid-alice"),
+        (wire.Target.conversation("cid-group"), "cid-group"),
+    ],
+)
+async def test_prepare_update_finish(
+    client: DingTalkClient, control: EmulatorControl, target: wire.Target, conversation: str
+) -> None:
+    """prepare opens a preparing bubble, updates fill it, finish closes it."""
+    token = await client.prepare(target, wire.StaticCard(TEMPLATE))
+    assert token.startswith("ct_")
+    [opened] = await control.transcript(conversation)
+    assert opened.state == "preparing"
+    await client.update(token, stream("第一"))
+    await client.update(token, stream("第一段", finalize=True))
+    await client.finish(token)
+    message = await control.message(opened.id)
+    assert (message.text, message.state) == ("第一段", "finished")
+    assert [c.state for c in message.changes][:2] == ["preparing", "inputting"]
+
+
+@pytest.mark.anyio
+async def test_prepare_with_unknown_union_id_is_rejected(client: DingTalkClient) -> None:
+    """invalid.param "invalid unionId" is a PlatformRejected."""
+    with pytest.raises(PlatformRejected) as caught:
+        await client.prepare(wire.Target.user("union-nobody"), wire.StaticCard(TEMPLATE))
+    assert type(caught.value) is PlatformRejected
+    assert (caught.value.code, caught.value.message) == ("invalid.param", "invalid unionId")
+
+
+@pytest.mark.anyio
+async def test_update_and_finish_after_finish_are_invalid(client: DingTalkClient) -> None:
+    """A finished token refuses update and a second finish."""
+    token = await client.prepare(wire.Target.user("union-alice"), wire.StaticCard(TEMPLATE))
+    await client.finish(token)
+    with pytest.raises(InvalidConversationToken):
+        await client.update(token, stream("late"))
+    with pytest.raises(InvalidConversationToken):
+        await client.finish(token)
+
+
+@pytest.mark.anyio
+async def test_send_basic_card(client: DingTalkClient, control: EmulatorControl) -> None:
+    """send delivers one finished basic card (either success body form is accepted)."""
+    await client.send(
+        wire.Target.conversation("cid-group"), wire.BasicCard("整段回答", title="标题")
+    )
+    [message] = await control.transcript("cid-group")
+    assert (message.text, message.state, message.via) == (
+        "标题\n整段回答",
+        "finished",
+        "aiInteraction.send",
+    )
+
+
+@pytest.mark.anyio
+async def test_send_to_unknown_conversation_is_rejected(client: DingTalkClient) -> None:
+    """An unknown openConversationId is PlatformRejected invalid.param."""
+    with pytest.raises(PlatformRejected) as caught:
+        await client.send(wire.Target.conversation("cid-nowhere"), wire.BasicCard("x"))
+    assert caught.value.code == "invalid.param"
+
+
+@pytest.mark.anyio
+async def test_ai_calls_of_a_plain_robot_are_permission_denied(
+    make_client: MakeClient, control: EmulatorControl
+) -> None:
+    """A token of another (robot) app gets "ai assistant not found": permission denied."""
+    await control.register_app("robot-app", "robot-secret", kind="robot")
+    robot = make_client(client_id="robot-app", client_secret="robot-secret")
+    with pytest.raises(PlatformPermissionDenied) as caught:
+        await robot.send(wire.Target.user("union-alice"), wire.BasicCard("x"))
+    assert caught.value.code == "invalid.param"
+
+
+# ---------------------------------------------------------------------- webhooks (G, H)
+
+
+@pytest.mark.anyio
+async def test_robot_webhook_text_and_markdown(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Text and markdown (with @) go through the robot session webhook without a token."""
+    inbound = await control.inbound("bob", "cid-group", "hi")
+    url = inbound.chatbot_message["sessionWebhook"]
+    await client.robot_webhook(url, wire.Text("plain"))
+    await client.robot_webhook(url, wire.Markdown("预览", "## md"), at=wire.At(("bob",)))
+    bot = [m.text for m in await control.transcript("cid-group") if m.sender_kind == "bot"]
+    assert bot == ["plain", "## md"]
+    assert [c.operation for c in await control.calls()] == [
+        Operation.ROBOT_WEBHOOK,
+        Operation.ROBOT_WEBHOOK,
+    ]
+
+
+@pytest.mark.anyio
+async def test_expired_robot_webhook_is_session_expired(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """After its expiry the webhook answers 200 errcode 300001: SessionExpired, no retry."""
+    inbound = await control.inbound("alice", "cid-alice", "hi")
+    url = inbound.chatbot_message["sessionWebhook"]
+    await control.advance_clock(91 * 60)
+    with pytest.raises(SessionExpired) as caught:
+        await client.robot_webhook(url, wire.Text("too late"))
+    assert (caught.value.status, caught.value.code) == (200, "300001")
+    assert len(await control.calls()) == 1
+
+
+@pytest.mark.anyio
+async def test_ai_webhook_markdown_and_expiry(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """The AI session webhook shows markdown, and raises SessionExpired once expired."""
+    inbound = await control.inbound("alice", "cid-alice", "hi")
+    url = inbound.action["sessionWebhook"]
+    await client.ai_webhook(url, "**答**")
+    bot = [m.text for m in await control.transcript("cid-alice") if m.sender_kind == "bot"]
+    assert bot == ["**答**"]
+    await control.advance_clock(91 * 60)
+    with pytest.raises(SessionExpired):
+        await client.ai_webhook(url, "late")
+
+
+@pytest.mark.anyio
+async def test_webhook_urls_are_masked_in_logs(
+    client: DingTalkClient, control: EmulatorControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No log line carries the session credential of a webhook URL."""
+    inbound = await control.inbound("alice", "cid-alice", "hi")
+    url = inbound.chatbot_message["sessionWebhook"]
+    session = url.split("session=")[1]
+    with caplog.at_level(logging.DEBUG, logger="bridge.dingtalk"):
+        await client.robot_webhook(url, wire.Text("x"))
+    assert any("robot.sendBySession" in r.getMessage() for r in caplog.records)
+    assert all(session not in r.getMessage() for r in caplog.records)
+    assert mask_url(url).endswith("session=***")
+
+
+# ------------------------------------------------------------------------- cards (I, J)
+
+
+@pytest.mark.anyio
+async def test_card_create_and_deliver_stream_and_finish(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """The Stream SDK's card flow: create+deliver, inputting, streaming, finalize, done."""
+    results = await client.card_create_and_deliver(
+        "track-1", CARD_TEMPLATE, wire.CardSpace.group("cid-group", client.client_id)
+    )
+    assert [(r.space_type, r.space_id, r.success) for r in results] == [
+        ("IM_GROUP", "cid-group", True)
+    ]
+    await client.card_update_status("track-1", wire.FlowStatus.INPUTTING)
+    await client.card_streaming("track-1", CARD_KEY, "部分")
+    await client.card_streaming("track-1", CARD_KEY, "部分完整", finalize=True)
+    await client.card_update_status("track-1", wire.FlowStatus.FINISHED)
+    [message] = await control.transcript("cid-group")
+    assert (message.text, message.state) == ("部分完整", "finished")
+
+
+@pytest.mark.anyio
+async def test_card_create_then_deliver_to_a_single_chat(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """create and deliver as two calls reach alice's single chat."""
+    await client.card_create("track-2", CARD_TEMPLATE)
+    results = await client.card_deliver("track-2", wire.CardSpace.single("alice"))
+    assert [r.success for r in results] == [True]
+    await client.card_streaming("track-2", CARD_KEY, "oops", error=True)
+    [message] = await control.transcript("cid-alice")
+    assert message.state == "failed"
+
+
+@pytest.mark.anyio
+async def test_card_streaming_to_unknown_card_is_rejected(client: DingTalkClient) -> None:
+    """Streaming into a card that does not exist is param.stream.outTrackId."""
+    with pytest.raises(PlatformRejected) as caught:
+        await client.card_streaming("no-such-card", CARD_KEY, "x")
+    assert caught.value.code == "param.stream.outTrackId"
+
+
+@pytest.mark.anyio
+async def test_card_streaming_content_too_large_is_rejected(client: DingTalkClient) -> None:
+    """Content over the platform limit is param.stream.content."""
+    await client.card_create("track-3", CARD_TEMPLATE)
+    with pytest.raises(PlatformRejected) as caught:
+        await client.card_streaming("track-3", CARD_KEY, "x" * 5000)
+    assert caught.value.code == "param.stream.content"
+
+
+@pytest.mark.anyio
+async def test_card_streaming_guid_is_an_idempotency_key(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Repeating a streaming call with the same guid changes nothing."""
+    await client.card_create_and_deliver("track-4", CARD_TEMPLATE, wire.CardSpace.single("alice"))
+    await client.card_streaming("track-4", CARD_KEY, "one", guid="g-1")
+    await client.card_streaming("track-4", CARD_KEY, "two", guid="g-1")
+    [message] = await control.transcript("cid-alice")
+    assert message.text == "one"
+
+
+# --------------------------------------------------------------------- robot send (K, L)
+
+
+@pytest.mark.anyio
+async def test_robot_group_send(client: DingTalkClient, control: EmulatorControl) -> None:
+    """groupMessages/send posts markdown into the group and returns a process key."""
+    result = await client.robot_group_send("cid-group", wire.Markdown("T", "**群发**"))
+    assert result.process_query_key
+    assert [m.text for m in await control.transcript("cid-group")] == ["**群发**"]
+
+
+@pytest.mark.anyio
+async def test_robot_oto_send_reports_invalid_staff(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """oToMessages/batchSend reaches known users and lists unknown staff ids."""
+    result = await client.robot_oto_send(("alice", "ghost"), wire.Text("单聊"))
+    assert result.invalid_staff_ids == ("ghost",)
+    assert [m.text for m in await control.transcript("cid-alice")] == ["单聊"]
+
+
+@pytest.mark.anyio
+async def test_robot_send_with_wrong_robot_code_is_rejected(client: DingTalkClient) -> None:
+    """A robot code the app does not own is PlatformRejected invalid.param."""
+    with pytest.raises(PlatformRejected) as caught:
+        await client.robot_group_send("cid-group", wire.Text("x"), robot_code="other")
+    assert caught.value.code == "invalid.param"

@@ -1,0 +1,312 @@
+"""The relay: joins one reply's LLM event stream, the pacing core and a surface.
+
+``relay(events, surfaces, options)`` is the async shell around ``bridge.core.Pacer``: one
+task consumes the model's events and feeds the pacer, the other asks the pacer what to
+do and does it on a surface, one call at a time (single flight: while a call runs the
+pacer answers ``Wait``, and the deltas that arrive meanwhile merge into the next
+full-text update).
+
+Surfaces come from the router as an ordered candidate list. The relay streams on the
+first that can stream and opens; a ``PlatformError`` from ``open`` moves on to the next
+(reported through ``on_surface_error``), and when none can stream the reply is sent once,
+finished, on the first surface that takes it. A failed update is dropped (the next one
+carries the full text and repairs it). Every close is shielded and bounded by
+``close_timeout`` on every path: normal end, source error (partial text + notice,
+``ok=False``), cancellation (closed, then the cancellation goes on). If the close itself
+fails, the final text is sent once more through the next surface.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from bridge.config import PacingConfig
+from bridge.core.actions import Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.frames import split_text
+from bridge.core.pacer import Pacer
+from bridge.delivery.surface import LiveMessage, Surface
+from bridge.errors import LLMError, PlatformError
+from bridge.llm.events import End, LLMEvent
+
+__all__ = ["EventSource", "RelayResult", "relay"]
+
+log = logging.getLogger(__name__)
+
+EventSource = AsyncIterator[LLMEvent] | AbstractAsyncContextManager[AsyncIterator[LLMEvent]]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    """How one reply went.
+
+    ``text`` is the whole reply as finally shown (before any split into continued
+    messages); ``ok`` is true when the model finished and the final text was delivered;
+    ``surface`` names the surface that showed it (``None`` if none did). The counts are
+    calls DingTalk accepted; ``error`` is the source's failure, if any.
+    """
+
+    text: str
+    ok: bool
+    surface: str | None
+    opens: int
+    updates: int
+    closes: int
+    send_once: int
+    splits: int
+    error: str | None = None
+
+
+def _ignore(surface: Surface, error: Exception) -> None:
+    pass
+
+
+async def relay(
+    events: EventSource,
+    surfaces: Sequence[Surface],
+    options: PacingConfig,
+    *,
+    clock: Callable[[], float] = anyio.current_time,
+    budget_interval: Callable[[], float] = lambda: 0.0,
+    on_surface_error: Callable[[Surface, Exception], None] = _ignore,
+) -> RelayResult:
+    """Show one streamed reply on the first usable surface; see the module docstring.
+
+    ``events`` is an async iterator of ``LLMEvent`` or an async context manager yielding
+    one (entered and exited here). ``clock`` must advance like ``anyio.current_time``
+    (waits are anyio timeouts). ``budget_interval`` is read before every decision: the
+    shared rate budget's current fair share per message. A source error that is not an
+    ``LLMError`` is re-raised after the message is closed; cancellation too.
+    """
+    async with _entered(events) as stream:
+        return await _Relay(surfaces, options, clock, budget_interval, on_surface_error).run(stream)
+
+
+@asynccontextmanager
+async def _entered(events: EventSource) -> AsyncIterator[AsyncIterator[LLMEvent]]:
+    if isinstance(events, AbstractAsyncContextManager):
+        async with events as stream:
+            yield stream
+    else:
+        yield events
+
+
+class _Relay:
+    """The state of one relay run: the pacer, the live message and the counts."""
+
+    def __init__(
+        self,
+        surfaces: Sequence[Surface],
+        options: PacingConfig,
+        clock: Callable[[], float],
+        budget_interval: Callable[[], float],
+        on_surface_error: Callable[[Surface, Exception], None],
+    ) -> None:
+        self._surfaces = surfaces
+        self._options = options
+        self._clock = clock
+        self._budget_interval = budget_interval
+        self._on_surface_error = on_surface_error
+        self._pacer = Pacer(options)
+        self._wake = anyio.Event()
+        self._live: LiveMessage | None = None
+        self._index = 0  # the surface streaming (or last tried)
+        self._used: Surface | None = None
+        self._in_flight = False
+        self._delivered = True
+        self._source_error: Exception | None = None
+        self._opens = self._updates = self._closes = self._sends = self._splits = 0
+
+    async def run(self, stream: AsyncIterator[LLMEvent]) -> RelayResult:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._consume, stream)
+                await self._drive()
+                tg.cancel_scope.cancel()
+        except BaseException:
+            # Cancellation or a bug: whatever was opened still gets its close.
+            with anyio.move_on_after(self._options.close_timeout, shield=True):
+                await self._wind_up()
+            raise
+        if self._source_error is not None and not isinstance(self._source_error, LLMError):
+            raise self._source_error
+        return self._result()
+
+    async def _consume(self, stream: AsyncIterator[LLMEvent]) -> None:
+        try:
+            async for event in stream:
+                self._pacer.feed(event, self._clock())
+                self._wake.set()
+                if isinstance(event, End):
+                    return
+            self._pacer.feed(End(None), self._clock())
+        except Exception as exc:  # noqa: BLE001 - re-raised by run() unless an LLMError
+            self._source_error = exc
+            log.warning("model stream failed: %s", exc)
+            self._pacer.fail(self._clock(), str(exc) or type(exc).__name__)
+        finally:
+            self._wake.set()
+
+    async def _drive(self) -> None:
+        while True:
+            self._pacer.set_budget_interval(self._budget_interval())
+            action = self._pacer.next_action(self._clock())
+            if isinstance(action, Done):
+                return
+            if isinstance(action, Wait):
+                await self._sleep(action.until)
+                continue
+            await self._call(action)
+
+    async def _sleep(self, until: float | None) -> None:
+        wake = self._wake
+        delay = None if until is None else max(0.0, until - self._clock())
+        with anyio.move_on_after(delay):
+            await wake.wait()
+        # Replaced before the next decision, which reads the pacer synchronously: an
+        # event fed after this point is seen by that decision, none is lost.
+        if wake.is_set():
+            self._wake = anyio.Event()
+
+    async def _call(self, call: Call) -> None:
+        self._in_flight = True
+        ok = await self._perform(call)
+        self._in_flight = False
+        self._pacer.update_done(self._clock(), ok)
+
+    async def _wind_up(self) -> None:
+        """Finish the reply after cancellation or a bug: close what is open, bounded."""
+        now = self._clock()
+        if self._in_flight:
+            self._in_flight = False
+            self._pacer.update_done(now, False)
+        self._pacer.fail(now, "cancelled")
+        while True:
+            action = self._pacer.next_action(self._clock())
+            if isinstance(action, Done | Wait):
+                return
+            await self._call(action)
+
+    async def _perform(self, call: Call) -> bool:
+        match call:
+            case Open():
+                await self._open()
+                return True
+            case Update(text=text):
+                return await self._update(text)
+            case Split(close_text=text):
+                streaming = self._live is not None
+                await self._finish_message(text, ok=True)
+                self._splits += 1
+                if streaming:
+                    await self._open()
+                return True
+            case Close(text=text, ok=ok):
+                await self._finish_message(text, ok=ok)
+                return True
+            case SendOnce(text=text):
+                self._delivered = await self._send_once(text, self._surfaces)
+                return self._delivered
+
+    async def _open(self) -> None:
+        """Open on the current surface or the next that can stream; none: send once."""
+        for index in range(self._index, len(self._surfaces)):
+            surface = self._surfaces[index]
+            if not surface.can_stream:
+                continue
+            # Shielded: once DingTalk may have created the message we must learn its
+            # handle, or nothing could ever close it.
+            with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+                try:
+                    live = await surface.open()
+                except PlatformError as exc:
+                    self._surface_failed(surface, exc)
+                    continue
+            if scope.cancelled_caught:
+                self._surface_failed(surface, TimeoutError(f"{surface.name}: open timed out"))
+                continue
+            self._live, self._index, self._used = live, index, surface
+            self._opens += 1
+            return
+        self._live = None
+        log.info("no surface could open a live message; the reply will be sent once")
+
+    async def _update(self, text: str) -> bool:
+        live = self._live
+        if live is None:
+            return True  # nothing open: the text goes out whole at the close
+        surface = self._surfaces[self._index]
+        # Not shielded: an update may be abandoned, the next one (or the close) repairs it.
+        with anyio.move_on_after(self._options.close_timeout) as scope:
+            try:
+                await live.update(text)
+            except PlatformError as exc:
+                self._surface_failed(surface, exc)
+                return False
+        if scope.cancelled_caught:
+            self._surface_failed(surface, TimeoutError(f"{surface.name}: update timed out"))
+            return False
+        self._updates += 1
+        return True
+
+    async def _finish_message(self, text: str, *, ok: bool) -> None:
+        """Close the live message (shielded, bounded), or send ``text`` when none is open."""
+        live, self._live = self._live, None
+        if live is None:
+            self._delivered = await self._send_once(text, self._surfaces) and self._delivered
+            return
+        surface = self._surfaces[self._index]
+        with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+            try:
+                await live.close(text, ok=ok)
+            except PlatformError as exc:
+                self._surface_failed(surface, exc)
+            else:
+                self._closes += 1
+                return
+        if scope.cancelled_caught:
+            self._surface_failed(surface, TimeoutError(f"{surface.name}: close timed out"))
+        # The user still gets the text: once more through the surfaces after this one.
+        rest = [*self._surfaces[self._index + 1 :], *self._surfaces[: self._index]]
+        self._delivered = await self._send_once(text, rest) and self._delivered
+
+    async def _send_once(self, text: str, candidates: Sequence[Surface]) -> bool:
+        """Send ``text`` finished on the first candidate that takes it (shielded, bounded)."""
+        pieces = split_text(text, self._options.message_limit_chars)
+        for surface in candidates:
+            with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+                try:
+                    for piece in pieces:
+                        await surface.send_once(piece)
+                        self._sends += 1
+                except PlatformError as exc:
+                    self._surface_failed(surface, exc)
+                    continue
+            if scope.cancelled_caught:
+                self._surface_failed(surface, TimeoutError(f"{surface.name}: send timed out"))
+                continue
+            self._used = surface
+            return True
+        log.error("no surface delivered the reply (%d characters)", len(text))
+        return False
+
+    def _surface_failed(self, surface: Surface, error: Exception) -> None:
+        log.warning("surface %s failed: %s", surface.name, error)
+        self._on_surface_error(surface, error)
+
+    def _result(self) -> RelayResult:
+        return RelayResult(
+            text=self._pacer.final_text,
+            ok=self._pacer.ok and self._delivered,
+            surface=self._used.name if self._used is not None else None,
+            opens=self._opens,
+            updates=self._updates,
+            closes=self._closes,
+            send_once=self._sends,
+            splits=self._splits,
+            error=self._pacer.failure,
+        )

@@ -1,0 +1,305 @@
+"""Tests for bridge.delivery.relay: one reply from fake event sources to fake surfaces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from bridge.config import PacingConfig
+from bridge.core.frames import normalize
+from bridge.delivery.relay import RelayResult, relay
+from bridge.delivery.surface import LiveMessage
+from bridge.errors import LLMError, PlatformPermissionDenied, PlatformUnavailable
+from bridge.llm.events import End, LLMEvent, TextDelta
+
+pytestmark = pytest.mark.anyio
+
+NOTICE = "（回答中断）"
+OPTIONS = PacingConfig(
+    oneshot_window=0.05,
+    min_interval=0.02,
+    min_growth=1,
+    max_idle=0.1,
+    close_timeout=2.0,
+    failure_notice=NOTICE,
+)
+# A window no test machine can overrun, for replies meant to end inside it.
+WIDE_WINDOW = OPTIONS.model_copy(update={"oneshot_window": 30.0})
+WORDS = [f"word{i} " for i in range(30)]
+FULL = normalize("".join(WORDS))
+
+
+def denied(operation: str) -> PlatformPermissionDenied:
+    return PlatformPermissionDenied("scope not granted", operation=operation, status=403)
+
+
+@dataclass
+class FakeSurface:
+    """An in-memory surface recording its calls; failures and a gate are opt-in."""
+
+    name: str
+    can_stream: bool = True
+    fail_open: bool = False
+    fail_update: bool = False
+    fail_close: bool = False
+    fail_send: bool = False
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    updated: anyio.Event = field(default_factory=anyio.Event)
+    update_gate: anyio.Event | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    async def open(self) -> LiveMessage:
+        await self._enter("open", "")
+        self._leave()
+        if self.fail_open:
+            raise denied("aiInteraction.prepare")
+        return FakeLive(self)
+
+    async def send_once(self, text: str) -> None:
+        await self._enter("send_once", text)
+        self._leave()
+        if self.fail_send:
+            raise PlatformUnavailable("down", operation="robot.sendBySession", status=503)
+
+    async def _enter(self, kind: str, text: str) -> None:
+        self.calls.append((kind, text))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await anyio.lowlevel.checkpoint()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.calls]
+
+
+@dataclass
+class FakeLive:
+    """The live message of a FakeSurface."""
+
+    surface: FakeSurface
+
+    async def update(self, text: str) -> None:
+        await self.surface._enter("update", text)
+        try:
+            self.surface.updated.set()
+            if self.surface.update_gate is not None:
+                await self.surface.update_gate.wait()
+            if self.surface.fail_update:
+                raise PlatformUnavailable("down", operation="aiInteraction.update", status=503)
+        finally:
+            self.surface._leave()
+
+    async def close(self, text: str, *, ok: bool) -> None:
+        await self.surface._enter("close" if ok else "close_failed", text)
+        self.surface._leave()
+        if self.surface.fail_close:
+            raise PlatformUnavailable("down", operation="aiInteraction.finish", status=503)
+
+
+async def source(
+    deltas: Sequence[str],
+    *,
+    gap: float = 0.0,
+    error: Exception | None = None,
+    hang: bool = False,
+) -> AsyncIterator[LLMEvent]:
+    """Yield deltas ``gap`` apart (the model's pace), then End, an error or a hang."""
+    for delta in deltas:
+        yield TextDelta(delta)
+        await anyio.sleep(gap)
+    if error is not None:
+        raise error
+    if hang:
+        await anyio.Event().wait()
+    yield End("stop")
+
+
+async def test_a_short_answer_is_one_send_once() -> None:
+    """An answer that ends inside the window is exactly one send_once, nothing else."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(source(["Hello", " world\n"]), [surface], WIDE_WINDOW)
+    assert surface.calls == [("send_once", "Hello world")]
+    assert result == RelayResult("Hello world", True, "ai_reply", 0, 0, 0, 1, 0)
+
+
+async def test_a_long_answer_streams_open_updates_close() -> None:
+    """A slow answer opens, updates with growing full text, then closes with all of it."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS)
+    kinds = surface.kinds()
+    assert kinds[0] == "open"
+    assert kinds[-1] == "close"
+    assert set(kinds[1:-1]) == {"update"}
+    updates = [text for kind, text in surface.calls if kind == "update"]
+    assert all(FULL.startswith(text) for text in updates)
+    assert [len(t) for t in updates] == sorted(len(t) for t in updates)
+    assert surface.calls[-1] == ("close", FULL)
+    assert surface.max_in_flight == 1
+    assert (result.ok, result.text, result.opens, result.closes) == (True, FULL, 1, 1)
+    assert result.updates == len(updates)
+
+
+async def test_an_async_context_manager_source_is_entered_and_exited() -> None:
+    """A source given as an async context manager is entered and exited by the relay."""
+    states: list[str] = []
+
+    @asynccontextmanager
+    async def stream() -> AsyncIterator[AsyncIterator[LLMEvent]]:
+        states.append("entered")
+        yield source(["Hi"])
+        states.append("exited")
+
+    result = await relay(stream(), [FakeSurface("ai_reply")], WIDE_WINDOW)
+    assert states == ["entered", "exited"]
+    assert result.send_once == 1
+
+
+async def test_a_source_error_mid_stream_closes_with_partial_text_and_notice() -> None:
+    """An LLMError after the open: the message is closed ok=False with partial + notice."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(
+        source(WORDS[:10], gap=0.01, error=LLMError("stream broke")), [surface], OPTIONS
+    )
+    partial = normalize("".join(WORDS[:10]))
+    assert surface.calls[-1] == ("close_failed", f"{partial}\n\n{NOTICE}")
+    assert surface.kinds().count("open") == 1
+    assert not result.ok
+    assert result.error == "stream broke"
+
+
+async def test_a_source_error_in_the_window_sends_partial_text_and_notice() -> None:
+    """An LLMError before anything opened: one send_once of partial text + notice."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(source(["Hi"], error=LLMError("boom")), [surface], WIDE_WINDOW)
+    assert surface.calls == [("send_once", f"Hi\n\n{NOTICE}")]
+    assert not result.ok
+
+
+async def test_an_unexpected_source_error_is_raised_after_the_close() -> None:
+    """A non-LLM error from the source still closes the message, then propagates."""
+    surface = FakeSurface("ai_reply")
+    with pytest.raises(RuntimeError, match="bug"):
+        await relay(source(WORDS[:10], gap=0.01, error=RuntimeError("bug")), [surface], OPTIONS)
+    assert surface.kinds()[0] == "open"
+    assert surface.kinds()[-1] == "close_failed"
+
+
+async def test_cancelling_the_relay_mid_stream_still_closes_the_message() -> None:
+    """Cancellation while streaming: the message gets its close, then cancellation goes on."""
+    surface = FakeSurface("ai_reply")
+    outcome: list[str] = []
+
+    async def relayed() -> None:
+        try:
+            await relay(source(WORDS[:5], hang=True), [surface], OPTIONS)
+        except anyio.get_cancelled_exc_class():
+            outcome.append("cancelled")
+            raise
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(relayed)
+        await surface.updated.wait()
+        tg.cancel_scope.cancel()
+    partial = normalize("".join(WORDS[:5]))
+    assert outcome == ["cancelled"]
+    assert surface.kinds()[0] == "open"
+    assert surface.calls[-1] == ("close_failed", f"{partial}\n\n{NOTICE}")
+    assert surface.kinds().count("close_failed") == 1
+
+
+async def test_cancelling_during_an_update_in_flight_still_closes() -> None:
+    """Cancellation while an update call hangs: the update is abandoned, the close is sent."""
+    surface = FakeSurface("ai_reply", update_gate=anyio.Event())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(relay, source(WORDS, gap=0.01), [surface], OPTIONS)
+        await surface.updated.wait()
+        surface.update_gate = None  # the close must not hang on the gate
+        tg.cancel_scope.cancel()
+    assert surface.kinds()[-1] == "close_failed"
+    assert surface.calls[-1][1].endswith(NOTICE)
+
+
+async def test_an_open_denied_moves_to_the_next_surface() -> None:
+    """open() raising PlatformPermissionDenied: reported, and the next surface streams."""
+    first = FakeSurface("ai_reply", fail_open=True)
+    second = FakeSurface("ai_card")
+    errors: list[tuple[str, Exception]] = []
+    result = await relay(
+        source(WORDS, gap=0.01),
+        [first, second],
+        OPTIONS,
+        on_surface_error=lambda s, e: errors.append((s.name, e)),
+    )
+    assert first.kinds() == ["open"]
+    assert second.kinds()[0] == "open"
+    assert second.calls[-1] == ("close", FULL)
+    assert [(name, type(e)) for name, e in errors] == [("ai_reply", PlatformPermissionDenied)]
+    assert result.surface == "ai_card"
+
+
+async def test_no_streaming_surface_sends_the_final_text_once() -> None:
+    """When no surface can stream, the final text goes once to the first that takes it."""
+    card = FakeSurface("ai_card", fail_open=True, fail_send=True)
+    webhook = FakeSurface("robot_webhook", can_stream=False, fail_send=True)
+    robot = FakeSurface("robot_send", can_stream=False)
+    result = await relay(source(WORDS, gap=0.01), [card, webhook, robot], OPTIONS)
+    assert card.kinds() == ["open", "send_once"]
+    assert webhook.calls == [("send_once", FULL)]
+    assert robot.calls == [("send_once", FULL)]
+    assert (result.ok, result.surface, result.send_once, result.opens) == (
+        True,
+        "robot_send",
+        1,
+        0,
+    )
+
+
+async def test_a_failing_close_falls_back_to_send_once_on_the_next_surface() -> None:
+    """close() failing: the full final text is sent once through the next surface."""
+    first = FakeSurface("ai_reply", fail_close=True)
+    second = FakeSurface("robot_webhook", can_stream=False)
+    result = await relay(source(WORDS, gap=0.01), [first, second], OPTIONS)
+    assert first.kinds()[-1] == "close"
+    assert second.calls == [("send_once", FULL)]
+    assert result.ok
+    assert result.surface == "robot_webhook"
+
+
+async def test_failing_updates_are_dropped_and_the_close_still_sent() -> None:
+    """Updates that fail stop after a few; the close carries the complete text."""
+    surface = FakeSurface("ai_reply", fail_update=True)
+    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS)
+    assert surface.kinds().count("update") == 3
+    assert surface.calls[-1] == ("close", FULL)
+    assert result.ok
+    assert result.updates == 0
+
+
+async def test_a_long_reply_is_split_into_continued_messages() -> None:
+    """Past the message limit the reply continues in a new message on the same surface."""
+    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    paragraphs = [f"Paragraph {i}: " + "text " * 11 + "text\n\n" for i in range(8)]
+    surface = FakeSurface("ai_card")
+    result = await relay(source(paragraphs, gap=0.01), [surface], options)
+    closes = [text for kind, text in surface.calls if kind == "close"]
+    assert result.splits == len(closes) - 1 >= 2
+    assert surface.kinds().count("open") == len(closes)
+    assert all(len(text) <= 200 for _, text in surface.calls)
+    assert "\n\n".join(closes) == normalize("".join(paragraphs))
+
+
+async def test_a_tight_budget_spaces_the_updates() -> None:
+    """A budget share longer than the reply leaves room for one update before the close."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS, budget_interval=lambda: 60.0)
+    assert surface.kinds().count("update") <= 1
+    assert surface.calls[-1] == ("close", FULL)
+    assert result.ok

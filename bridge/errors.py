@@ -14,7 +14,8 @@ they catch (httpx2, openai, JSON, TOML) into a subclass here, chaining the cause
     │   ├── PlatformPermissionDenied   a scope is not granted
     │   ├── PlatformRateLimited     per-app / per-API QPS limits, IP ban
     │   ├── PlatformQuotaExceeded   the org's monthly API quota is used up
-    │   ├── PlatformUnavailable     5xx, 504, connect errors, timeouts
+    │   ├── PlatformUnavailable     5xx, 504, timeouts, broken answers
+    │   │   └── PlatformUnreachable no connection: the request was never sent
     │   └── PlatformRejected        the request itself was refused (400 invalid.*)
     │       ├── SessionExpired      a sessionWebhook past its expiry (errcode 300001)
     │       └── InvalidConversationToken   unknown or already finished token
@@ -160,6 +161,10 @@ class PlatformQuotaExceeded(PlatformError):
 
 class PlatformUnavailable(PlatformError):
     """DingTalk did not answer usefully: 5xx, 504, connection failure or timeout."""
+
+
+class PlatformUnreachable(PlatformUnavailable):
+    """The request never reached DingTalk (no connection): safe to retry any call."""
 
 
 class PlatformRejected(PlatformError):

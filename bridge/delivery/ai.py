@@ -23,7 +23,7 @@ from typing import Any
 
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.wire import BasicCard, StaticCard, StreamingCard, Target
-from bridge.errors import PlatformError
+from bridge.errors import InvalidConversationToken, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class StepwiseMessage:
         try:
             await self._client.update(self._token, self._template.frame(text, finalize=True))
         finally:
-            await self._client.finish(self._token)
+            await _finish(self._client, self._token)
 
 
 class AiStepwiseSurface:
@@ -145,4 +145,13 @@ async def close_ai_message(
     except PlatformError as exc:
         # The token may be gone already; finish below settles it either way.
         log.warning("recovering %s message: final update failed: %s", surface, exc)
-    await client.finish(token)
+    await _finish(client, token)
+
+
+async def _finish(client: DingTalkClient, token: str) -> None:
+    try:
+        await client.finish(token)
+    except InvalidConversationToken:
+        # A retried finish whose first attempt got through (answer lost on the way back)
+        # finds the token finished: the message is closed, which is all we wanted.
+        log.info("finish: conversation token already finished")

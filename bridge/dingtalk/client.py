@@ -28,7 +28,13 @@ from bridge.config import DingTalkConfig
 from bridge.dingtalk import wire
 from bridge.dingtalk.auth import AccessTokenProvider
 from bridge.dingtalk.budget import RateBudget
-from bridge.dingtalk.faults import check_webhook, error_from_response, is_token_error, unavailable
+from bridge.dingtalk.faults import (
+    check_webhook,
+    error_from_response,
+    is_token_error,
+    unavailable,
+    unreachable,
+)
 from bridge.dingtalk.operations import ENDPOINTS, Endpoint, Operation
 from bridge.dingtalk.retry import RetryPolicy
 from bridge.dingtalk.wire import (
@@ -288,6 +294,8 @@ class DingTalkClient:
                     )
             except TimeoutError as exc:
                 raise unavailable(operation, f"no answer within {timeout:g} s") from exc
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+                raise unreachable(operation, mask_url(f"{type(exc).__name__}: {exc}")) from exc
             except httpx2.TransportError as exc:
                 raise unavailable(operation, mask_url(f"{type(exc).__name__}: {exc}")) from exc
         log.debug(

@@ -27,6 +27,7 @@ from bridge.errors import (
     PlatformRateLimited,
     PlatformRejected,
     PlatformUnavailable,
+    PlatformUnreachable,
     SessionExpired,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "error_from_response",
     "is_token_error",
     "unavailable",
+    "unreachable",
 ]
 
 SESSION_EXPIRED_ERRCODE = 300001
@@ -163,5 +165,10 @@ def check_webhook(operation: Operation, body: bytes) -> None:
 
 
 def unavailable(operation: Operation, reason: str) -> PlatformUnavailable:
-    """The error for a call that got no answer (connect error, timeout, broken stream)."""
+    """The error for a call that got no answer (timeout, broken stream)."""
     return PlatformUnavailable(reason, operation=operation.value)
+
+
+def unreachable(operation: Operation, reason: str) -> PlatformUnreachable:
+    """The error for a call that could not even connect: nothing was sent."""
+    return PlatformUnreachable(reason, operation=operation.value)

@@ -22,7 +22,12 @@ import anyio
 
 from bridge.config import RetryConfig
 from bridge.dingtalk.operations import ENDPOINTS, Operation
-from bridge.errors import PlatformError, PlatformRateLimited, PlatformUnavailable
+from bridge.errors import (
+    PlatformError,
+    PlatformRateLimited,
+    PlatformUnavailable,
+    PlatformUnreachable,
+)
 
 __all__ = ["MAX_SERVER_WAIT", "RetryPolicy"]
 
@@ -65,6 +70,8 @@ class RetryPolicy:
             wait = hint if hint is not None else self.config.rate_limited_wait
             # A little jitter, so callers refused together do not come back together.
             return wait * (1 + 0.1 * self._jitter())
+        if isinstance(error, PlatformUnreachable):
+            return self.backoff(attempt)  # nothing was sent: safe for every operation
         if isinstance(error, PlatformUnavailable) and ENDPOINTS[operation].idempotent:
             return self.backoff(attempt)
         return None

@@ -18,6 +18,7 @@ from bridge.errors import (
     PlatformRateLimited,
     PlatformRejected,
     PlatformUnavailable,
+    PlatformUnreachable,
 )
 
 CONFIG = RetryConfig(attempts=4, backoff_initial=0.2, backoff_max=1.0, rate_limited_wait=1.5)
@@ -48,6 +49,14 @@ def test_unavailable_is_retried_for_idempotent_operations(op: Operation) -> None
 def test_unavailable_is_final_for_non_idempotent_operations(op: Operation) -> None:
     """A call that may have taken effect (prepare, send, webhooks) is never repeated."""
     assert policy().delay(op, error(PlatformUnavailable, op), 1) is None
+
+
+@pytest.mark.parametrize("op", [Operation.AI_PREPARE, Operation.AI_SEND, Operation.ROBOT_WEBHOOK])
+def test_unreachable_is_retried_for_every_operation(op: Operation) -> None:
+    """No connection means nothing was sent: even prepare and send are retried."""
+    decide = policy()
+    assert decide.delay(op, error(PlatformUnreachable, op), 1) == pytest.approx(0.1)
+    assert decide.delay(op, error(PlatformUnreachable, op), CONFIG.attempts) is None
 
 
 @pytest.mark.parametrize("op", [Operation.AI_SEND, Operation.AI_UPDATE, Operation.ROBOT_WEBHOOK])

@@ -1,0 +1,292 @@
+"""The LLM source: one streamed chat completion as typed events, over the openai client.
+
+``create_openai_client`` builds the ``openai.AsyncOpenAI`` the composition root owns (on
+an ``httpx2.AsyncClient`` it also owns); ``LLMSource.stream(messages)`` is an async
+context manager yielding an async iterator of ``LLMEvent``s:
+
+    async with source.stream(messages) as events:
+        async for event in events:
+            ...  # TextDelta, ReasoningDelta, then Usage and End
+
+Contract:
+
+- the HTTP response is closed when the ``async with`` exits, on every path, cancellation
+  included (the close is shielded and bounded);
+- failures are raised from the iterator as ``LLMError`` (``LLMTimeout`` for the idle gap
+  or the deadline, ``LLMRateLimited`` for a 429); no openai or httpx2 exception escapes;
+- retries are openai's own (``max_retries`` from config) and happen only while the
+  request has not produced a response yet, i.e. before the first token. Once chunks
+  flow, a failure ends the stream: it is never replayed, because the user has already
+  seen the start of the answer;
+- timing: each wait for the next chunk (the first included) is bounded by
+  ``idle_timeout``, and the whole answer by ``deadline``, both with anyio scopes around
+  our own awaits only, so the consumer's code between events is never cancelled by them;
+- reasoning comes from ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
+  OpenRouter) in the chunk extras, and from ``<think>…</think>`` in the content;
+- ``Usage`` precedes ``End``: the endpoint's figures when it reports them, otherwise
+  counted locally when the source was given an encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import openai
+import tiktoken
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+from bridge.config import LLMConfig
+from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
+from bridge.llm.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
+from bridge.llm.messages import ChatMessage
+from bridge.llm.think import ThinkSplitter
+from bridge.llm.tokens import count_messages, count_text
+
+__all__ = ["LLMSource", "create_openai_client", "translate_error"]
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_API_KEY = "not-needed"
+"""Sent when no key is configured: local endpoints (vLLM, Ollama) accept anything."""
+
+CLOSE_TIMEOUT = 5.0
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Models that refuse ``max_tokens`` and want ``max_completion_tokens`` instead. Other
+# OpenAI-compatible servers mostly know only ``max_tokens``.
+_COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def create_openai_client(
+    config: LLMConfig, env: Mapping[str, str], http_client: httpx2.AsyncClient
+) -> openai.AsyncOpenAI:
+    """The openai client for ``config``; the caller owns (and closes) ``http_client``.
+
+    The key is ``config.api_key``, else ``env["OPENAI_API_KEY"]``, else a placeholder.
+    """
+    if config.api_key is not None:
+        api_key = config.api_key.get_secret_value()
+    else:
+        api_key = env.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+    return openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=config.base_url,
+        max_retries=config.max_retries,
+        # httpx2's read timeout is per read, i.e. exactly an idle gap: a stalled attempt
+        # fails (and may be retried by openai) without waiting for the anyio scope.
+        timeout=httpx2.Timeout(config.idle_timeout, connect=min(config.idle_timeout, 10.0)),
+        http_client=http_client,
+    )
+
+
+class LLMSource:
+    """Streams chat completions from one OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        config: LLMConfig,
+        *,
+        encoding: tiktoken.Encoding | None = None,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._encoding = encoding
+
+    def stream(
+        self, messages: Sequence[ChatMessage]
+    ) -> AbstractAsyncContextManager[AsyncIterator[LLMEvent]]:
+        """The events of one answer to ``messages`` (see the module docstring)."""
+        return self._stream(tuple(messages))
+
+    @asynccontextmanager
+    async def _stream(
+        self, messages: tuple[ChatMessage, ...]
+    ) -> AsyncIterator[AsyncIterator[LLMEvent]]:
+        run = _Run(self._client, self._config, self._encoding, messages)
+        events = run.events()
+        try:
+            yield events
+        finally:
+            # The generator's own finally closes the response; aclose() drives it there
+            # even when the consumer stopped early or was cancelled.
+            with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                await events.aclose()
+
+
+class _Run:
+    """One request: its deadline, its response, and the state of its decoding."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        config: LLMConfig,
+        encoding: tiktoken.Encoding | None,
+        messages: tuple[ChatMessage, ...],
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._encoding = encoding
+        self._messages = messages
+        self._deadline = 0.0
+        self._produced: list[str] = []
+
+    async def events(self) -> AsyncGenerator[LLMEvent, None]:
+        self._deadline = anyio.current_time() + self._config.deadline
+        stream: openai.AsyncStream[ChatCompletionChunk] | None = None
+        try:
+            # Only the deadline bounds the request itself: openai's retries happen in
+            # there, each attempt bounded by httpx2's read timeout (the idle timeout).
+            with self._bounded("the response", idle=False):
+                opened = await self._create()
+            stream = opened
+            splitter = ThinkSplitter()
+            finish_reason: str | None = None
+            usage: Usage | None = None
+            while True:
+                with self._bounded("the next chunk"):
+                    # anext on the stream itself: aiter() would wrap it in a generator
+                    # that nobody closes.
+                    chunk = await anext(opened, None)
+                if chunk is None:
+                    break
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for event in self._decode(chunk, splitter):
+                    yield event
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        finish_reason = choice.finish_reason
+            for event in splitter.flush():
+                yield self._note(event)
+            if finish_reason is None:
+                raise LLMError("the model stream ended without a finish reason")
+            usage = usage or self._local_usage()
+            if usage is not None:
+                yield usage
+            yield End(finish_reason)
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from exc
+        except httpx2.HTTPError as exc:
+            raise translate_error(exc) from exc
+        finally:
+            if stream is not None:
+                with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                    await stream.close()
+
+    async def _create(self) -> openai.AsyncStream[ChatCompletionChunk]:
+        config = self._config
+        model = config.model.lower().rsplit("/", 1)[-1]
+        new_style = model.startswith(_COMPLETION_TOKENS_PREFIXES)
+        params: list[ChatCompletionMessageParam] = [
+            _to_param(message) for message in self._messages
+        ]
+        log.debug("chat completion: model %s, %d messages", config.model, len(params))
+        return await self._client.chat.completions.create(
+            model=config.model,
+            messages=params,
+            stream=True,
+            stream_options={"include_usage": True},
+            temperature=openai.omit if config.temperature is None else config.temperature,
+            top_p=openai.omit if config.top_p is None else config.top_p,
+            max_tokens=openai.omit if new_style else config.max_output_tokens,
+            max_completion_tokens=config.max_output_tokens if new_style else openai.omit,
+        )
+
+    def _bounded(self, what: str, *, idle: bool = True) -> _Bounded:
+        return _Bounded(self._config.idle_timeout if idle else math.inf, self._deadline, what)
+
+    def _decode(self, chunk: ChatCompletionChunk, splitter: ThinkSplitter) -> list[LLMEvent]:
+        events: list[LLMEvent] = []
+        for choice in chunk.choices[:1]:  # n=1: only the first choice is ours
+            delta = choice.delta
+            extras = delta.model_extra or {}
+            for field in _REASONING_FIELDS:
+                reasoning = extras.get(field)
+                if isinstance(reasoning, str) and reasoning:
+                    events.append(self._note(ReasoningDelta(reasoning)))
+                    break
+            if delta.content:
+                events.extend(self._note(e) for e in splitter.feed(delta.content))
+        return events
+
+    def _note(self, event: TextDelta | ReasoningDelta) -> TextDelta | ReasoningDelta:
+        self._produced.append(event.text)
+        return event
+
+    def _local_usage(self) -> Usage | None:
+        if self._encoding is None:
+            return None
+        return Usage(
+            prompt_tokens=count_messages(self._encoding, self._messages),
+            completion_tokens=count_text(self._encoding, "".join(self._produced)),
+        )
+
+
+class _Bounded:
+    """A wait bounded by the idle timeout and the overall deadline, whichever is nearer.
+
+    On expiry it raises ``LLMTimeout`` naming which limit passed; ``what`` says what was
+    being waited for.
+    """
+
+    def __init__(self, idle: float, deadline: float, what: str) -> None:
+        self._idle = idle
+        self._deadline = deadline
+        self._what = what
+        self._scope: anyio.CancelScope | None = None
+        self._by_deadline = False
+
+    def __enter__(self) -> None:
+        now = anyio.current_time()
+        self._by_deadline = self._deadline <= now + self._idle
+        self._scope = anyio.CancelScope(deadline=min(now + self._idle, self._deadline))
+        self._scope.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        assert self._scope is not None
+        suppressed = self._scope.__exit__(*exc_info)
+        if self._scope.cancelled_caught:
+            if self._by_deadline:
+                raise LLMTimeout(f"the answer passed its deadline while waiting for {self._what}")
+            raise LLMTimeout(f"no data within the idle timeout while waiting for {self._what}")
+        return bool(suppressed)
+
+
+def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    return {"role": "assistant", "content": message.content}
+
+
+def translate_error(exc: BaseException) -> LLMError:
+    """The ``LLMError`` for an openai or httpx2 failure."""
+    if isinstance(exc, openai.RateLimitError):
+        return LLMRateLimited(_api_message(exc), status=exc.status_code)
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError(_api_message(exc), status=exc.status_code)
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return LLMTimeout(f"the model endpoint timed out: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        detail = f": {cause}" if cause is not None and str(cause) else ""
+        return LLMError(f"lost the connection to the model endpoint{detail}")
+    if isinstance(exc, httpx2.HTTPError):
+        return LLMError(f"the model endpoint failed: {exc}")
+    return LLMError(f"the model request failed: {exc}")
+
+
+def _api_message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return f"the model endpoint refused: {inner['message']}"
+    return f"the model endpoint refused: {exc.message}"

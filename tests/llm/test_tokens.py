@@ -1,0 +1,147 @@
+"""Tests of bridge.llm.tokens: offline encodings, model mapping, counting, trimming."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+import tiktoken
+
+from bridge.config import LLMConfig
+from bridge.errors import ConfigError
+from bridge.llm.messages import ChatMessage
+from bridge.llm.tokens import (
+    Encodings,
+    count_messages,
+    count_text,
+    encoding_name,
+    history_budget,
+    load_encodings,
+    trim_history,
+)
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_hello_world_is_two_tokens(encodings: Encodings, name: str) -> None:
+    """ "hello world" is two tokens in both encodings."""
+    assert count_text(encodings.get(name), "hello world") == 2
+
+
+def test_known_token_ids(encodings: Encodings) -> None:
+    """The loaded tables give OpenAI's token ids."""
+    assert encodings.get("cl100k_base").encode("hello world") == [15339, 1917]
+    assert encodings.get("o200k_base").encode("hello world") == [24912, 2375]
+
+
+def test_special_token_text_counts_as_plain_text(cl100k: tiktoken.Encoding) -> None:
+    """User text that looks like a special token is counted, not refused."""
+    assert count_text(cl100k, "<|endoftext|>") > 1
+
+
+def test_sha256_mismatch_is_refused(tmp_path: Path) -> None:
+    """A table whose content differs from the pinned hash does not load."""
+    (tmp_path / "cl100k_base.tiktoken.gz").write_bytes(gzip.compress(b"IQ== 0\n"))
+    with pytest.raises(ConfigError, match="sha256"):
+        load_encodings(["cl100k_base"], data_dir=tmp_path)
+
+
+def test_missing_table_is_a_config_error(tmp_path: Path) -> None:
+    """A missing table file is a ConfigError naming the file."""
+    with pytest.raises(ConfigError, match="cl100k_base"):
+        load_encodings(["cl100k_base"], data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4o-mini", "o200k_base"),
+        ("gpt-4.1", "o200k_base"),
+        ("gpt-5-nano", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("openai/gpt-4o", "o200k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+        ("deepseek-chat", "cl100k_base"),
+        ("Qwen/Qwen2.5-7B-Instruct", "cl100k_base"),
+    ],
+)
+def test_builtin_model_mapping(model: str, expected: str) -> None:
+    """Known model families map to their encoding; others fall back to cl100k."""
+    assert encoding_name(model, LLMConfig()) == expected
+
+
+def test_configured_prefix_beats_builtin() -> None:
+    """A configured prefix wins over the built-in table, longest prefix first."""
+    config = LLMConfig(encodings={"gpt-4": "o200k_base", "qwen": "o200k_base"})
+    assert encoding_name("gpt-4-turbo", config) == "o200k_base"
+    assert encoding_name("qwen-max", config) == "o200k_base"
+    assert encoding_name("gpt-3.5-turbo", config) == "cl100k_base"
+
+
+def test_fallback_and_override() -> None:
+    """encodings["*"] sets the fallback; encoding forces one for every model."""
+    assert encoding_name("deepseek-chat", LLMConfig(encodings={"*": "o200k_base"})) == "o200k_base"
+    assert encoding_name("gpt-4o", LLMConfig(encoding="cl100k_base")) == "cl100k_base"
+
+
+def test_for_model_returns_the_loaded_encoding(encodings: Encodings) -> None:
+    """for_model hands out the loaded tiktoken.Encoding for the model."""
+    assert encodings.for_model("gpt-4o", LLMConfig()).name == "o200k_base"
+
+
+def test_unloaded_encoding_is_a_config_error() -> None:
+    """Asking for an encoding that was not loaded is a ConfigError."""
+    with pytest.raises(ConfigError):
+        Encodings({}).for_model("gpt-4o", LLMConfig())
+
+
+def test_count_messages_adds_the_chat_overhead(cl100k: tiktoken.Encoding) -> None:
+    """Each message costs 3 + role + content tokens, and the reply 3 more."""
+    messages = [ChatMessage.system("hello world"), ChatMessage.user("hello world")]
+    assert count_messages(cl100k, messages) == 3 + (3 + 1 + 2) + (3 + 1 + 2)
+
+
+def test_history_budget_leaves_room_for_the_answer() -> None:
+    """The budget is the context window minus the answer's tokens."""
+    assert history_budget(LLMConfig(context_tokens=8000, max_output_tokens=1000)) == 7000
+
+
+def history(turns: int) -> list[ChatMessage]:
+    """``turns`` question/answer pairs, numbered from the oldest."""
+    messages = []
+    for n in range(turns):
+        messages += [ChatMessage.user(f"question {n}"), ChatMessage.assistant(f"answer {n}")]
+    return messages
+
+
+def test_trim_keeps_everything_that_fits(cl100k: tiktoken.Encoding) -> None:
+    """Within the budget, nothing is dropped and the order is kept."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    result = trim_history(cl100k, system, history(3), user, budget=10_000)
+    assert result == [system, *history(3), user]
+
+
+def test_trim_drops_oldest_turns_first(cl100k: tiktoken.Encoding) -> None:
+    """Over budget, whole turns go from the oldest; system and user stay."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    full = count_messages(cl100k, [system, *history(4), user])
+    turn = count_messages(cl100k, history(4)[:2]) - 3  # one pair, without the reply priming
+    result = trim_history(cl100k, system, history(4), user, budget=full - 1)
+    assert result == [system, *history(4)[2:], user]
+    result = trim_history(cl100k, system, history(4), user, budget=full - turn - 1)
+    assert result == [system, *history(4)[4:], user]
+
+
+def test_trim_never_starts_with_an_orphan_answer(cl100k: tiktoken.Encoding) -> None:
+    """A leading assistant message goes with the turn it belongs to."""
+    past = [ChatMessage.assistant("welcome"), *history(1)]
+    user = ChatMessage.user("now")
+    full = count_messages(cl100k, [*past, user])
+    assert trim_history(cl100k, None, past, user, budget=full - 1) == [*history(1), user]
+
+
+def test_trim_keeps_system_and_user_over_budget(cl100k: tiktoken.Encoding) -> None:
+    """Even when system and user alone exceed the budget, both are kept."""
+    system, user = ChatMessage.system("be brief " * 50), ChatMessage.user("now " * 50)
+    assert trim_history(cl100k, system, history(2), user, budget=5) == [system, user]

@@ -1,0 +1,227 @@
+"""``EmulatorControl``: a small typed async client for the control API (``control.py``).
+
+Tests, the benchmark and the sandbox drive the emulator with it over real HTTP. It is
+given an ``httpx2.AsyncClient`` (and closes nothing: whoever created the client closes
+it) and the emulator's base URL; answers are parsed into the models of ``views``, and a
+refusal raises ``EmulatorError`` with the control API's status and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx2
+from pydantic import BaseModel
+
+from bridge.dingtalk.operations import Operation
+from bridge.emulator.errors import EmulatorError
+from bridge.emulator.views import (
+    AppKind,
+    AppView,
+    CallView,
+    ConversationType,
+    ConversationView,
+    EventView,
+    FaultSpec,
+    FaultView,
+    InboundView,
+    LimitsView,
+    MessageStateName,
+    MessageView,
+    TemplateView,
+    UserView,
+    WorldView,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class EmulatorControl:
+    """Typed calls to ``/_emulator/…``."""
+
+    def __init__(self, client: httpx2.AsyncClient, base_url: str) -> None:
+        self._client = client
+        self._base = f"{base_url.rstrip('/')}/_emulator"
+
+    # -- world ---------------------------------------------------------------------------
+
+    async def world(self) -> WorldView:
+        """Apps, users, conversations, templates and limits."""
+        return WorldView.model_validate(await self._call("GET", "/world"))
+
+    async def reset(self, *, defaults: bool = True) -> WorldView:
+        """Forget everything and rebuild the (default) world."""
+        return WorldView.model_validate(await self._call("POST", "/reset", {"defaults": defaults}))
+
+    async def register_app(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        kind: AppKind = "assistant",
+        robot_code: str | None = None,
+        name: str | None = None,
+    ) -> AppView:
+        """Register an AI assistant or robot app."""
+        body = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "kind": kind,
+            "robot_code": robot_code,
+            "name": name,
+        }
+        return AppView.model_validate(await self._call("POST", "/apps", body))
+
+    async def set_quota(
+        self, client_id: str, monthly: int | None, *, used: int | None = None
+    ) -> AppView:
+        """Set (or lift, with None) an app's monthly call quota."""
+        body = {"monthly": monthly, "used": used}
+        return AppView.model_validate(await self._call("PUT", f"/apps/{client_id}/quota", body))
+
+    async def create_user(
+        self, user_id: str, nick: str, *, union_id: str | None = None
+    ) -> UserView:
+        """Add a member of the organisation."""
+        body = {"user_id": user_id, "nick": nick, "union_id": union_id}
+        return UserView.model_validate(await self._call("POST", "/users", body))
+
+    async def create_conversation(
+        self,
+        type: ConversationType,
+        members: Sequence[str],
+        *,
+        title: str = "",
+        conversation_id: str | None = None,
+    ) -> ConversationView:
+        """Add a single chat, group or magic-wand conversation."""
+        body = {"type": type, "members": list(members), "title": title, "id": conversation_id}
+        return ConversationView.model_validate(await self._call("POST", "/conversations", body))
+
+    async def register_template(
+        self,
+        template_id: str,
+        text_variable: str,
+        streaming_variables: Sequence[str] | None = None,
+    ) -> TemplateView:
+        """Add a card template."""
+        body = {
+            "template_id": template_id,
+            "text_variable": text_variable,
+            "streaming_variables": list(streaming_variables) if streaming_variables else None,
+        }
+        return TemplateView.model_validate(await self._call("POST", "/templates", body))
+
+    # -- chat ----------------------------------------------------------------------------
+
+    async def inbound(
+        self, user_id: str, conversation_id: str, text: str, *, client_id: str | None = None
+    ) -> InboundView:
+        """``user_id`` says ``text``; returns what the platform hands the bridge."""
+        body = {
+            "user_id": user_id,
+            "conversation_id": conversation_id,
+            "text": text,
+            "client_id": client_id,
+        }
+        return InboundView.model_validate(await self._call("POST", "/inbound", body))
+
+    async def transcript(self, conversation_id: str) -> list[MessageView]:
+        """A conversation's messages, oldest first."""
+        data = await self._call("GET", f"/conversations/{conversation_id}/messages")
+        return [MessageView.model_validate(m) for m in data["messages"]]
+
+    async def messages(self, *states: MessageStateName) -> list[MessageView]:
+        """Every message in one of ``states`` (all messages when none is given)."""
+        data = await self._call("GET", "/messages", params={"state": list(states)})
+        return [MessageView.model_validate(m) for m in data["messages"]]
+
+    async def message(self, message_id: str) -> MessageView:
+        """One message with all its changes."""
+        return MessageView.model_validate(await self._call("GET", f"/messages/{message_id}"))
+
+    # -- wire ----------------------------------------------------------------------------
+
+    async def calls(self, since: int = 0, operations: Sequence[Operation] = ()) -> list[CallView]:
+        """Logged calls after ``since``, optionally only of some operations."""
+        params = {"since": since, "operation": [o.value for o in operations]}
+        data = await self._call("GET", "/calls", params=params)
+        return [CallView.model_validate(c) for c in data["calls"]]
+
+    async def add_fault(self, spec: FaultSpec) -> FaultView:
+        """Install a fault."""
+        body = spec.model_dump(mode="json")
+        return FaultView.model_validate(await self._call("POST", "/faults", body))
+
+    async def faults(self) -> list[FaultView]:
+        """Installed faults with their counters."""
+        data = await self._call("GET", "/faults")
+        return [FaultView.model_validate(f) for f in data["faults"]]
+
+    async def clear_faults(self) -> int:
+        """Remove every fault; returns how many there were."""
+        removed: int = (await self._call("DELETE", "/faults"))["removed"]
+        return removed
+
+    async def remove_fault(self, fault_id: int) -> None:
+        """Remove one fault."""
+        await self._call("DELETE", f"/faults/{fault_id}")
+
+    async def limits(self) -> LimitsView:
+        """The platform's current limits."""
+        return LimitsView.model_validate(await self._call("GET", "/limits"))
+
+    async def set_limits(self, limits: LimitsView) -> LimitsView:
+        """Replace the platform's limits."""
+        body = limits.model_dump(mode="json")
+        return LimitsView.model_validate(await self._call("PUT", "/limits", body))
+
+    async def set_qps(self, qps: int, operation: Operation | None = None) -> LimitsView:
+        """Set the QPS limit of every operation, or of one."""
+        current = await self.limits()
+        if operation is None:
+            changed = current.model_copy(update={"qps": qps})
+        else:
+            per_operation = {**current.qps_per_operation, operation: qps}
+            changed = current.model_copy(update={"qps_per_operation": per_operation})
+        return await self.set_limits(changed)
+
+    async def advance_clock(self, seconds: float) -> float:
+        """Move the emulated clock forward; returns its new epoch seconds."""
+        now: float = (await self._call("POST", "/clock/advance", {"seconds": seconds}))["now"]
+        return now
+
+    @asynccontextmanager
+    async def events(self) -> AsyncIterator[AsyncIterator[EventView]]:
+        """Subscribe to the event bus; the block starts once the subscription is live."""
+        async with self._client.sse(f"{self._base}/events") as source:
+            stream = aiter(source)
+            ready = await anext(stream)
+            if ready.event != "ready":
+                raise EmulatorError(f"unexpected first event {ready.event!r}")
+
+            async def views() -> AsyncIterator[EventView]:
+                async for sse in stream:
+                    yield EventView.model_validate_json(sse.data)
+
+            yield views()
+
+    # -- transport -----------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        response = await self._client.request(
+            method, f"{self._base}{path}", json=body, params=params
+        )
+        data = response.json()
+        if response.status_code >= 400:
+            raise EmulatorError(str(data.get("error", response.text)), status=response.status_code)
+        return data

@@ -1,0 +1,179 @@
+"""The emulated DingTalk world: the ``Emulator`` that every handler reads and changes.
+
+It composes the parts, each in its own module: apps and tokens (``apps``), people,
+chats and messages (``transcript``), aiInteraction tokens (``interaction``), cards
+(``cards``), webhooks and robot sends (``robots``), faults and rate limits (``faults``),
+the call log and the event bus. It holds no HTTP: the Starlette handlers in
+``openapi``/``webhooks``/``control`` translate requests into calls on it.
+
+Handlers look the parts up on every request, so ``reset()`` can rebuild them in place
+while the server (and the simulated model, which survives a reset) keeps running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bridge.emulator.apps import Apps
+from bridge.emulator.bus import EventBus
+from bridge.emulator.calllog import CallLog
+from bridge.emulator.cards import Cards
+from bridge.emulator.clock import EmulatorClock
+from bridge.emulator.content import Template, Templates
+from bridge.emulator.errors import EmulatorError
+from bridge.emulator.faults import Faults, RateLimiter
+from bridge.emulator.inbound import Inbound
+from bridge.emulator.interaction import AiInteractions
+from bridge.emulator.model import ModelSimulator
+from bridge.emulator.robots import Robots
+from bridge.emulator.transcript import MessageState, Transcript
+from bridge.emulator.views import LimitsView, WorldView
+
+DEFAULT_APP = "dingbridge-dev"
+DEFAULT_SECRET = "dev-secret"
+
+
+class Emulator:
+    """A local DingTalk: state, limits, faults, call log and events."""
+
+    def __init__(
+        self,
+        *,
+        limits: LimitsView | None = None,
+        seed: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = EventBus()
+        self._monotonic = monotonic
+        self.model = ModelSimulator()
+        self.base_url: str | None = None
+        self._seed = seed
+        self._initial_limits = limits or LimitsView()
+        self._build()
+
+    def _build(self) -> None:
+        self.clock = EmulatorClock()
+        self.limits = self._initial_limits
+        self.apps = Apps(self.clock, lambda: self.limits)
+        self.transcript = Transcript(self.bus)
+        self.templates = Templates()
+        self.faults = Faults(self._seed)
+        self.rate_limiter = RateLimiter(self._monotonic)
+        self.calls = CallLog(self.bus)
+        self.ai = AiInteractions(self.transcript, self.templates)
+        self.cards = Cards(self.transcript, self.templates, lambda: self.limits)
+        self.robots = Robots(self.transcript, self.templates, self.clock, lambda: self.limits)
+
+    @classmethod
+    def with_defaults(
+        cls,
+        *,
+        limits: LimitsView | None = None,
+        seed: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> Emulator:
+        """An emulator with the default world (see ``populate_defaults``).
+
+        ``limits`` and ``seed`` (of the fault RNG) survive ``reset``; ``monotonic`` is the
+        clock of the QPS windows (real time unless a test freezes it).
+        """
+        emulator = cls(limits=limits, seed=seed, monotonic=monotonic)
+        emulator.populate_defaults()
+        return emulator
+
+    def populate_defaults(self) -> None:
+        """One assistant app, alice/bob/carol, a single chat, a group and a magic wand.
+
+        Conversation ids are fixed (``cid-alice``, ``cid-group``, ``cid-wand-alice``) so a
+        team's own tests and the sandbox can name them.
+        """
+        self.apps.register(DEFAULT_APP, DEFAULT_SECRET, "assistant", name="Bridge Dev")
+        for user_id, nick in (("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")):
+            self.transcript.add_user(user_id, nick)
+        self.transcript.add_conversation("single", ["alice"], "Alice", "cid-alice")
+        self.transcript.add_conversation("group", ["alice", "bob", "carol"], "研发群", "cid-group")
+        self.transcript.add_conversation("magic_wand", ["alice"], "魔法棒", "cid-wand-alice")
+
+    def reset(self, *, defaults: bool = True) -> None:
+        """Forget everything (clock, faults, limits, log included) and rebuild the world."""
+        self._build()
+        if defaults:
+            self.populate_defaults()
+
+    def set_limits(self, limits: LimitsView) -> None:
+        """Replace the platform's limits (they apply from the next request)."""
+        self.limits = limits
+
+    def register_template(
+        self, template_id: str, text_variable: str, streaming_variables: list[str] | None = None
+    ) -> Template:
+        """Add a card template; by default only its text variable streams."""
+        return self.templates.register(
+            Template(template_id, text_variable, frozenset(streaming_variables or [text_variable]))
+        )
+
+    def inbound(
+        self,
+        user_id: str,
+        conversation_id: str,
+        text: str,
+        *,
+        client_id: str | None = None,
+        base_url: str | None = None,
+    ) -> Inbound:
+        """``user_id`` says ``text`` in a conversation, to an app (default: the first one).
+
+        Records the user's message and issues what the platform hands the bridge: a robot
+        session webhook and, for an AI assistant, a reply-mode conversation token and an
+        AI session webhook.
+        """
+        user = self.transcript.user(user_id)
+        conversation = self.transcript.conversation(conversation_id)
+        if user_id not in conversation.members:
+            raise EmulatorError(f"{user_id!r} is not a member of {conversation_id!r}")
+        if client_id is None:
+            if not self.apps.apps:
+                raise EmulatorError("no app is registered")
+            client_id = next(iter(self.apps.apps))
+        app = self.apps.app(client_id)
+        url = base_url or self.base_url
+        if url is None:
+            raise EmulatorError("the emulator's base URL is not known yet")
+        message = self.transcript.post(
+            conversation.id,
+            sender_kind="user",
+            sender_id=user.user_id,
+            via="inbound",
+            state=MessageState.FINISHED,
+            text=text,
+        )
+        robot_session = self.robots.open_session("robot", app, conversation.id, user.user_id)
+        ai_session = None
+        token = ""
+        if app.kind == "assistant":
+            ai_session = self.robots.open_session("ai", app, conversation.id, user.user_id)
+            token = self.ai.issue(app, conversation, "reply").value
+        return Inbound(
+            app=app,
+            conversation=conversation,
+            sender=user,
+            message=message,
+            text=text,
+            created_at_ms=self.clock.now_ms(),
+            robot_session=robot_session,
+            ai_session=ai_session,
+            conversation_token=token,
+            base_url=url,
+        )
+
+    def world(self) -> WorldView:
+        """Everything registered, for the control API."""
+        return WorldView(
+            apps=[a.view() for a in self.apps.apps.values()],
+            users=[u.view() for u in self.transcript.users.values()],
+            conversations=[c.view() for c in self.transcript.conversations.values()],
+            templates=[t.view() for t in self.templates.all()],
+            limits=self.limits,
+            clock_offset=self.clock.offset,
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Annotated, TypeVar
 import anyio
 import typer
 
-from bridge.config import config_to_text, load_config
+from bridge.config import Config, config_to_text, load_config
 from bridge.errors import BridgeError, ExitCode
 
 app = typer.Typer(
@@ -66,6 +67,78 @@ def config_check(
     config = _run(lambda: load_config(file, os.environ))
     typer.echo(config_to_text(config), nl=False)
     typer.echo(f"# {file}: OK", err=True)
+
+
+ConfigFile = Annotated[
+    Path, typer.Option("--config", "-c", help="The TOML configuration file.", exists=False)
+]
+
+
+@app.command()
+def serve(config: ConfigFile, verbose: Verbose = False) -> None:
+    """Run the service: Stream mode and/or HTTP callbacks, the push API, /healthz.
+
+    SIGTERM (or Ctrl-C) stops intake, lets replies in flight finish within
+    [serve] grace_period, and closes any that are still open.
+    """
+    _setup_logging(verbose)
+    loaded = _run(lambda: load_config(config, os.environ))
+    _run(lambda: anyio.run(_serve, loaded))
+
+
+async def _serve(config: Config) -> None:
+    from bridge.app import Bridge
+
+    async with Bridge(config, os.environ) as bridge, anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for received in signals:
+                    logging.getLogger("bridge").info(
+                        "%s: stopping intake, finishing replies in flight",
+                        signal.Signals(received).name,
+                    )
+                    bridge.stop()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await bridge.serve()
+        tg.cancel_scope.cancel()
+
+
+@app.command()
+def send(
+    config: ConfigFile,
+    to: Annotated[str, typer.Option("--to", help="user:<unionId> or group:<openConversationId>")],
+    prompt: Annotated[str, typer.Argument(help="What to ask the model.")],
+    assistant: Annotated[
+        str | None, typer.Option(help="Which [[assistants]] entry (default: the first).")
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run PROMPT and stream the answer to a user or a group (proactive mode)."""
+    _setup_logging(verbose)
+    loaded = _run(lambda: load_config(config, os.environ))
+    result = _run(lambda: anyio.run(_send, loaded, assistant, to, prompt))
+    if not result:
+        raise typer.Exit(int(ExitCode.PLATFORM))
+
+
+async def _send(config: Config, assistant: str | None, to: str, prompt: str) -> bool:
+    from bridge.app import Bridge
+
+    no_doors = config.model_copy(
+        update={"serve": config.serve.model_copy(update={"stream": False, "http": False})}
+    )
+    async with Bridge(no_doors, os.environ) as bridge:
+        name = assistant or config.assistants[0].name
+        result = await bridge.send(name, to, prompt)
+    if result is None:
+        typer.echo(f"error: no surface of {name} can reach {to}", err=True)
+        return False
+    shown = "delivered" if result.ok else "failed"
+    typer.echo(f"{shown} via {result.surface}: {len(result.text)} characters", err=True)
+    return result.ok
 
 
 @app.command()

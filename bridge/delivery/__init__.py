@@ -1,0 +1,1 @@
+"""Delivery: surfaces that show a reply in DingTalk, the router that picks them, the relay."""

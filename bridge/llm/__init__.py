@@ -1,0 +1,1 @@
+"""The model side: OpenAI-compatible streaming into typed events, and offline token counting."""

@@ -18,8 +18,10 @@ from typing import Annotated, TypeVar
 import anyio
 import typer
 
+from bridge.bench.command import bench
 from bridge.config import Config, config_to_text, load_config
 from bridge.errors import BridgeError, ExitCode
+from bridge.sandbox.command import dev
 
 app = typer.Typer(
     name="bridge",
@@ -157,14 +159,9 @@ def emulator(
     _run(lambda: anyio.run(serve, world, host, port))
 
 
-@app.command()
-def dev(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the sandbox.")] = 8765,
-    verbose: Verbose = False,
-) -> None:
-    """The local sandbox. For now: the emulator with its default world."""
-    emulator(host=host, port=port, verbose=verbose)
+# Commands that live with their feature, registered here so `bridge --help` lists them.
+app.command()(bench)
+app.command()(dev)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The benchmark: pacing strategies side by side, and the bridge at scale."""

@@ -1,0 +1,1 @@
+"""The local sandbox behind ``bridge dev``: emulator, simulated model, bridge and a chat page."""

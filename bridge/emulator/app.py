@@ -2,8 +2,8 @@
 
 One server plays every host of the contract, so a client configured with
 api_base = oapi_base = the emulator's URL reaches all of it: the OpenAPI (``/v1.0/…``),
-both session webhooks, the simulated model (``/v1/…``) and the control API
-(``/_emulator/…``).
+both session webhooks, the Stream gateway and its WebSocket, the simulated model
+(``/v1/…``), the control API (``/_emulator/…``) and the sandbox's chat page (``/``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from bridge.emulator.control import control_routes
+from bridge.emulator.gateway import gateway_routes
 from bridge.emulator.model import model_routes
 from bridge.emulator.openapi import openapi_routes
+from bridge.emulator.page import page_routes
 from bridge.emulator.state import Emulator
 from bridge.emulator.webhooks import webhook_routes
 
@@ -20,9 +22,11 @@ from bridge.emulator.webhooks import webhook_routes
 def create_app(emulator: Emulator) -> Starlette:
     """The ASGI app serving ``emulator``."""
     routes = [
+        *gateway_routes(emulator),
         *openapi_routes(emulator),
         *webhook_routes(emulator),
         *model_routes(emulator.model),
         *control_routes(emulator),
+        *page_routes(emulator),
     ]
     return Starlette(routes=routes)

@@ -33,6 +33,8 @@ class Recorder:
     running: int = 0
     most_running: int = 0
     gate: anyio.Event | None = None
+    expect_running: int = 0
+    reached: anyio.Event = field(default_factory=anyio.Event)
 
     name = "ai_reply"
     can_stream = False
@@ -52,6 +54,8 @@ class Recorder:
             async def gen() -> AsyncIterator[LLMEvent]:
                 self.running += 1
                 self.most_running = max(self.most_running, self.running)
+                if self.expect_running and self.running >= self.expect_running:
+                    self.reached.set()
                 try:
                     if self.gate is not None:
                         await self.gate.wait()
@@ -144,14 +148,14 @@ async def test_turns_of_one_conversation_are_answered_in_order() -> None:
 @pytest.mark.anyio
 async def test_conversations_run_in_parallel() -> None:
     """Different conversations stream at the same time."""
-    recorder = Recorder(gate=anyio.Event())
+    gate = anyio.Event()
+    recorder = Recorder(gate=gate, expect_running=3)
     async with pipeline(recorder) as p:
         for n in range(3):
             p.submit(turn("q", conversation=f"c{n}", ids=(f"msg:{n}",)))
         with anyio.fail_after(5):
-            while recorder.running < 3:
-                await anyio.sleep(0.01)
-        recorder.gate.set()  # type: ignore[union-attr]
+            await recorder.reached.wait()  # all three are streaming at once
+        gate.set()
         assert await p.drain(10)
     assert len(recorder.shown) == 3
 

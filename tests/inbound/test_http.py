@@ -112,9 +112,7 @@ async def test_bad_signature_is_401_and_nothing_happens(
 @pytest.mark.anyio
 async def test_malformed_json_is_400(door: Door) -> None:
     """A signed body that is not JSON is a 400."""
-    response = await door.http.post(
-        "/dingtalk/helpdesk/robot", content=b"{nope", headers=signed()
-    )
+    response = await door.http.post("/dingtalk/helpdesk/robot", content=b"{nope", headers=signed())
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
     assert door.turns == []
@@ -137,9 +135,7 @@ async def test_oversize_chunked_body_is_413(door: Door) -> None:
         for _ in range(10):
             yield b" " * 1000
 
-    response = await door.http.post(
-        "/dingtalk/helpdesk/robot", content=chunks(), headers=signed()
-    )
+    response = await door.http.post("/dingtalk/helpdesk/robot", content=chunks(), headers=signed())
     assert response.status_code == 413
     assert door.turns == []
 

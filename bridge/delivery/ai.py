@@ -41,8 +41,8 @@ class AiTemplate:
         )
 
 
-class ReplyStreamMessage:
-    """A reply-mode message; every call is an idempotent full-text ``reply``."""
+class _AiMessage:
+    """What both AI messages share: the client, the token and the template."""
 
     def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
         self._client = client
@@ -51,11 +51,16 @@ class ReplyStreamMessage:
 
     @property
     def handle(self) -> dict[str, Any]:
+        """What ``close_ai_message`` needs to close it after a crash."""
         return {
             "token": self._token,
             "template_id": self._template.template_id,
             "key": self._template.key,
         }
+
+
+class ReplyStreamMessage(_AiMessage):
+    """A reply-mode message; every call is an idempotent full-text ``reply``."""
 
     async def update(self, text: str) -> None:
         await self._client.reply(self._token, self._template.frame(text, finalize=False))
@@ -83,21 +88,8 @@ class AiReplySurface:
         await self._client.reply(self._token, self._template.frame(text, finalize=True))
 
 
-class StepwiseMessage:
+class StepwiseMessage(_AiMessage):
     """A prepared proactive message: update… then a final update and ``finish``."""
-
-    def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
-        self._client = client
-        self._token = token
-        self._template = template
-
-    @property
-    def handle(self) -> dict[str, Any]:
-        return {
-            "token": self._token,
-            "template_id": self._template.template_id,
-            "key": self._template.key,
-        }
 
     async def update(self, text: str) -> None:
         await self._client.update(self._token, self._template.frame(text, finalize=False))

@@ -40,12 +40,30 @@ from bridge.delivery.journal import JournaledSurface
 from bridge.delivery.relay import RelayResult, relay
 from bridge.delivery.router import SurfaceHealth, candidates
 from bridge.delivery.surface import Surface
-from bridge.errors import InboundError, PlatformError
+from bridge.errors import (
+    InboundError,
+    PlatformError,
+    PlatformPermissionDenied,
+    PlatformQuotaExceeded,
+    PlatformRejected,
+)
 from bridge.llm.events import LLMEvent
 from bridge.llm.messages import ChatMessage
 from bridge.turn import ConversationType, Turn
 
 log = logging.getLogger(__name__)
+
+
+def surface_is_broken(error: Exception) -> bool:
+    """True when ``error`` says the surface cannot work for this app for a while.
+
+    "Permission denied" (a scope not granted, "ai assistant not found"), "not supported"
+    (a content type the API refuses) and the org's spent quota are properties of the app,
+    not of one message; an expired webhook, a rate limit or a 500 are not.
+    """
+    if isinstance(error, PlatformPermissionDenied | PlatformQuotaExceeded):
+        return True
+    return isinstance(error, PlatformRejected) and error.code == "invalid.content.type"
 
 
 class AnswerSource(Protocol):
@@ -258,7 +276,15 @@ class Pipeline:
 
     def _surface_failed(self, turn: Turn, surface: Surface, error: Exception) -> None:
         runtime = self._runtimes[turn.assistant]
-        log.warning("surface %s failed for %s: %s", surface.name, turn.assistant, error)
+        if not surface_is_broken(error):
+            return  # transient or specific to this message: the surface stays up
+        log.warning(
+            "surface %s of %s marked down for %.0fs: %s",
+            surface.name,
+            turn.assistant,
+            runtime.config.delivery.down_for,
+            error,
+        )
         self._health.mark_down(
             turn.assistant,
             surface.name,

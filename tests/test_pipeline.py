@@ -15,10 +15,18 @@ import pytest
 from bridge.config import AssistantConfig, MemoryConfig, PacingConfig
 from bridge.conversation.prompts import PromptSet, PromptTemplate
 from bridge.conversation.store import MemoryStore
-from bridge.errors import InboundError
+from bridge.errors import (
+    InboundError,
+    PlatformPermissionDenied,
+    PlatformQuotaExceeded,
+    PlatformRateLimited,
+    PlatformRejected,
+    PlatformUnavailable,
+    SessionExpired,
+)
 from bridge.llm.events import End, LLMEvent, TextDelta
 from bridge.llm.messages import ChatMessage
-from bridge.pipeline import AssistantRuntime, Pipeline
+from bridge.pipeline import AssistantRuntime, Pipeline, surface_is_broken
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn
 
 FAST = PacingConfig(oneshot_window=0.05, min_interval=0.05, max_idle=0.1, close_timeout=2)
@@ -212,3 +220,19 @@ async def test_no_surface_means_unanswerable_not_crash() -> None:
         assert await p.drain(10)
     assert p.stats.unanswerable == 1
     assert recorder.shown == ["re: ok"]
+
+
+@pytest.mark.parametrize(
+    ("error", "broken"),
+    [
+        (PlatformPermissionDenied("scope", operation="aiInteraction.prepare", status=403), True),
+        (PlatformQuotaExceeded("quota", operation="aiInteraction.prepare", status=403), True),
+        (PlatformRejected("type", operation="x", status=400, code="invalid.content.type"), True),
+        (SessionExpired("expired", operation="robot.sendBySession", code="300001"), False),
+        (PlatformRateLimited("qps", operation="aiInteraction.update", status=403), False),
+        (PlatformUnavailable("500", operation="aiInteraction.update", status=500), False),
+    ],
+)
+def test_only_app_wide_failures_mark_a_surface_down(error: Exception, broken: bool) -> None:
+    """Permission, quota and unsupported-content errors mark a surface down; others do not."""
+    assert surface_is_broken(error) is broken

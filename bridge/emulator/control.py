@@ -16,8 +16,12 @@ World
   ``POST /_emulator/templates``                 ``{template_id, text_variable,
                                                 streaming_variables?}`` → template
 Chat
-  ``POST /_emulator/inbound``                   ``{user_id, conversation_id, text, client_id?}``
-                                                → ``{message, chatbot_message, action}``
+  ``POST /_emulator/inbound``                   ``{user_id, conversation_id, text, client_id?,
+                                                deliver?, as?, at_bot?, variant?}``
+                                                → ``{message, chatbot_message, action,
+                                                delivery}``; ``deliver`` is ``stream``,
+                                                ``http`` or ``none``, ``as`` the door
+                                                (``robot``/``action``), see ``dispatch``
   ``GET  /_emulator/conversations/{id}/messages``  → ``{"messages": [...]}`` oldest first
   ``GET  /_emulator/messages?state=inputting&state=preparing``  → ``{"messages": [...]}``
   ``GET  /_emulator/messages/{id}``             → message (with every change)
@@ -28,8 +32,12 @@ Wire
   ``GET|PUT /_emulator/limits``                 read / change (fields given are replaced)
   ``GET  /_emulator/clock``, ``POST /_emulator/clock/advance`` ``{"seconds": s}``
   ``GET  /_emulator/events``                    server-sent events: ``ready`` once
-                                                subscribed, then ``message.changed`` and
-                                                ``call.logged`` (``data`` is an ``EventView``)
+                                                subscribed, then ``message.changed``,
+                                                ``call.logged``, ``stream.connected``,
+                                                ``stream.closed``, ``stream.frame``,
+                                                ``stream.ack`` and ``callback.posted``
+                                                (``data`` is an ``EventView``)
+Stream gateway and HTTP callbacks: see ``control_stream``.
 """
 
 from __future__ import annotations
@@ -44,12 +52,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from bridge.dingtalk.operations import Operation
+from bridge.emulator.control_stream import stream_control_routes
+from bridge.emulator.dispatch import dispatch
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.state import Emulator
 from bridge.emulator.transcript import MessageState
 from bridge.emulator.views import (
     AppKind,
+    CallbackDoor,
+    CallbackVariant,
     ConversationType,
+    DeliverHow,
     FaultSpec,
     LimitsView,
     View,
@@ -111,12 +124,16 @@ class TemplateBody(_Body):
 
 
 class InboundBody(_Body):
-    """``POST /inbound``."""
+    """``POST /inbound``; ``deliver``/``as``/``variant`` default as ``dispatch`` says."""
 
     user_id: str
     conversation_id: str
     text: str
     client_id: str | None = None
+    deliver: DeliverHow | None = None
+    door: CallbackDoor | None = Field(default=None, alias="as")
+    at_bot: bool = True
+    variant: CallbackVariant = "ok"
 
 
 class AdvanceBody(_Body):
@@ -200,13 +217,18 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
 
     async def inbound(request: Request) -> Any:
         body = await _parse(request, InboundBody)
-        return emulator.inbound(
+        said = emulator.inbound(
             body.user_id,
             body.conversation_id,
             body.text,
             client_id=body.client_id,
             base_url=str(request.base_url).rstrip("/"),
-        ).view()
+            mentioned=body.at_bot,
+        )
+        delivery = await dispatch(
+            emulator, said, how=body.deliver, door=body.door, variant=body.variant
+        )
+        return said.view().model_copy(update={"delivery": delivery})
 
     async def transcript(request: Request) -> Any:
         messages = emulator.transcript.in_conversation(request.path_params["conversation_id"])
@@ -287,6 +309,7 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
         ("/clock", clock, ["GET"], 200),
         ("/clock/advance", clock, ["POST"], 200),
         ("/events", events, ["GET"], 200),
+        *stream_control_routes(emulator),
     ]
     return [
         Mount(

@@ -18,18 +18,29 @@ from pydantic import BaseModel
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.views import (
+    AckView,
     AppKind,
     AppView,
+    CallbackDoor,
+    CallbacksView,
+    CallbackVariant,
+    CallbackView,
     CallView,
+    ConnectionView,
     ConversationType,
     ConversationView,
+    DeliverHow,
+    DeliveryState,
+    DeliveryView,
     EventView,
     FaultSpec,
     FaultView,
+    FrameView,
     InboundView,
     LimitsView,
     MessageStateName,
     MessageView,
+    StreamSettingsView,
     TemplateView,
     UserView,
     WorldView,
@@ -117,14 +128,34 @@ class EmulatorControl:
     # -- chat ----------------------------------------------------------------------------
 
     async def inbound(
-        self, user_id: str, conversation_id: str, text: str, *, client_id: str | None = None
+        self,
+        user_id: str,
+        conversation_id: str,
+        text: str,
+        *,
+        client_id: str | None = None,
+        deliver: DeliverHow | None = None,
+        door: CallbackDoor | None = None,
+        at_bot: bool = True,
+        variant: CallbackVariant = "ok",
     ) -> InboundView:
-        """``user_id`` says ``text``; returns what the platform hands the bridge."""
+        """``user_id`` says ``text``; returns what the platform hands the bridge.
+
+        It is delivered to the app as ``dispatch`` says: ``deliver`` (stream, http or
+        none; default: stream if the app listens, else http if it registered a URL),
+        ``door`` (robot or action; default by conversation type), ``at_bot`` (a group
+        message @-mentions the bot) and ``variant`` (a deliberately spoiled callback).
+        ``InboundView.delivery`` tells how it went.
+        """
         body = {
             "user_id": user_id,
             "conversation_id": conversation_id,
             "text": text,
             "client_id": client_id,
+            "deliver": deliver,
+            "as": door,
+            "at_bot": at_bot,
+            "variant": variant,
         }
         return InboundView.model_validate(await self._call("POST", "/inbound", body))
 
@@ -208,6 +239,170 @@ class EmulatorControl:
 
             yield views()
 
+    # -- stream gateway --------------------------------------------------------------------
+
+    async def stream_settings(self) -> StreamSettingsView:
+        """The Stream gateway's timers and limits."""
+        return StreamSettingsView.model_validate(await self._call("GET", "/stream/settings"))
+
+    async def set_stream_settings(self, settings: StreamSettingsView) -> StreamSettingsView:
+        """Replace the Stream gateway's settings (live connections use them at once)."""
+        body = settings.model_dump(mode="json")
+        return StreamSettingsView.model_validate(await self._call("PUT", "/stream/settings", body))
+
+    async def connections(
+        self, client_id: str | None = None, *, live: bool = False
+    ) -> list[ConnectionView]:
+        """Stream connections (only the live ones with ``live``), of one app or all."""
+        params = {"client_id": client_id, "live": str(live).lower()}
+        data = await self._call("GET", "/stream/connections", params=_present(params))
+        return [ConnectionView.model_validate(c) for c in data["connections"]]
+
+    async def wait_connections(
+        self, count: int = 1, *, client_id: str | None = None, wait: float = 10.0
+    ) -> list[ConnectionView]:
+        """The live connections once there are ``count``; EmulatorError(408) after ``wait``."""
+        params = {"client_id": client_id, "live": "true", "min": count, "wait": wait}
+        data = await self._call("GET", "/stream/connections", params=_present(params), wait=wait)
+        return [ConnectionView.model_validate(c) for c in data["connections"]]
+
+    async def frames(self, since: int = 0, *, client_id: str | None = None) -> list[FrameView]:
+        """Frames the gateway sent after ``since``, oldest first."""
+        params = _present({"since": since, "client_id": client_id})
+        data = await self._call("GET", "/stream/frames", params=params)
+        return [FrameView.model_validate(f) for f in data["frames"]]
+
+    async def acks(
+        self,
+        since: int = 0,
+        *,
+        message_id: str | None = None,
+        connection_id: str | None = None,
+        count: int = 0,
+        wait: float = 10.0,
+    ) -> list[AckView]:
+        """ACKs after ``since``; with ``count``, wait until that many match (else 408)."""
+        params = {
+            "since": since,
+            "message_id": message_id,
+            "connection_id": connection_id,
+            "min": count or None,
+            "wait": wait if count else None,
+        }
+        data = await self._call("GET", "/stream/acks", params=_present(params), wait=wait)
+        return [AckView.model_validate(a) for a in data["acks"]]
+
+    async def deliveries(self, client_id: str | None = None) -> list[DeliveryView]:
+        """Inbound messages delivered over Stream, with their frames."""
+        data = await self._call(
+            "GET", "/stream/deliveries", params=_present({"client_id": client_id})
+        )
+        return [DeliveryView.model_validate(d) for d in data["deliveries"]]
+
+    async def delivery(
+        self, delivery_id: str, *states: DeliveryState, wait: float = 10.0
+    ) -> DeliveryView:
+        """One delivery; with ``states``, once it is in one of them (else 408)."""
+        params = {"state": list(states), "wait": wait if states else None}
+        data = await self._call(
+            "GET", f"/stream/deliveries/{delivery_id}", params=_present(params), wait=wait
+        )
+        return DeliveryView.model_validate(data)
+
+    async def redeliver(self, delivery_id: str) -> FrameView:
+        """Send a delivery again now (new messageId, same payload), even if acked."""
+        data = await self._call("POST", f"/stream/deliveries/{delivery_id}/redeliver")
+        return FrameView.model_validate(data)
+
+    async def ping(
+        self, *, client_id: str | None = None, connection_id: str | None = None
+    ) -> list[FrameView]:
+        """A SYSTEM ping now on one connection or every live one (of an app)."""
+        body = {"client_id": client_id, "connection_id": connection_id}
+        data = await self._call("POST", "/stream/ping", body)
+        return [FrameView.model_validate(f) for f in data["frames"]]
+
+    async def disconnect(
+        self,
+        *,
+        client_id: str | None = None,
+        connection_id: str | None = None,
+        reason: str = "emulator",
+        delay: float | None = None,
+    ) -> list[FrameView]:
+        """A SYSTEM disconnect; the socket closes ``delay`` s later (settings default)."""
+        body = {
+            "client_id": client_id,
+            "connection_id": connection_id,
+            "reason": reason,
+            "delay": delay,
+        }
+        data = await self._call("POST", "/stream/disconnect", body)
+        return [FrameView.model_validate(f) for f in data["frames"]]
+
+    async def inject(
+        self, text: str, *, client_id: str | None = None, connection_id: str | None = None
+    ) -> list[FrameView]:
+        """Send arbitrary text as a frame (malformed-frame tests)."""
+        body = {"client_id": client_id, "connection_id": connection_id, "text": text}
+        data = await self._call("POST", "/stream/raw", body)
+        return [FrameView.model_validate(f) for f in data["frames"]]
+
+    async def close_connections(
+        self,
+        *,
+        client_id: str | None = None,
+        connection_id: str | None = None,
+        code: int = 1000,
+    ) -> list[ConnectionView]:
+        """Drop sockets without a disconnect frame."""
+        body = {"client_id": client_id, "connection_id": connection_id, "code": code}
+        data = await self._call("POST", "/stream/close", body)
+        return [ConnectionView.model_validate(c) for c in data["connections"]]
+
+    # -- HTTP callbacks ------------------------------------------------------------------
+
+    async def register_callbacks(
+        self,
+        client_id: str,
+        *,
+        robot_url: str | None = None,
+        action_url: str | None = None,
+        action_token: str | None = None,
+    ) -> CallbacksView:
+        """Set (replace) an app's callback URLs and the action door's bearer token."""
+        body = {"robot_url": robot_url, "action_url": action_url, "action_token": action_token}
+        data = await self._call("PUT", f"/apps/{client_id}/callbacks", body)
+        return CallbacksView.model_validate(data)
+
+    async def callback_registration(self, client_id: str) -> CallbacksView:
+        """An app's callback URLs."""
+        return CallbacksView.model_validate(await self._call("GET", f"/apps/{client_id}/callbacks"))
+
+    async def callbacks(self, since: int = 0) -> list[CallbackView]:
+        """HTTP callbacks posted after ``since`` and what the receiver answered."""
+        data = await self._call("GET", "/callbacks", params={"since": since})
+        return [CallbackView.model_validate(c) for c in data["callbacks"]]
+
+    async def post_raw_callback(
+        self,
+        body: str,
+        *,
+        client_id: str | None = None,
+        door: CallbackDoor = "robot",
+        headers: dict[str, str] | None = None,
+        signed: bool = False,
+    ) -> CallbackView:
+        """POST arbitrary text to a registered URL (``signed``: valid credentials added)."""
+        request = {
+            "client_id": client_id,
+            "door": door,
+            "body": body,
+            "headers": headers or {},
+            "signed": signed,
+        }
+        return CallbackView.model_validate(await self._call("POST", "/callbacks/raw", request))
+
     # -- transport -----------------------------------------------------------------------
 
     async def _call(
@@ -217,11 +412,19 @@ class EmulatorControl:
         body: dict[str, Any] | None = None,
         *,
         params: dict[str, Any] | None = None,
+        wait: float | None = None,
     ) -> Any:
+        # A long poll must outlive its own ``wait`` on the client side.
+        timeout = self._client.timeout if wait is None else httpx2.Timeout(wait + 10.0)
         response = await self._client.request(
-            method, f"{self._base}{path}", json=body, params=params
+            method, f"{self._base}{path}", json=body, params=params, timeout=timeout
         )
         data = response.json()
         if response.status_code >= 400:
             raise EmulatorError(str(data.get("error", response.text)), status=response.status_code)
         return data
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters without the ones left out (None)."""
+    return {k: v for k, v in params.items() if v is not None}

@@ -3,8 +3,8 @@
 ``Inbound`` is built by ``Emulator.inbound`` and rendered here into the two payloads of
 the contract: the ChatbotMessage of the bot topic and HTTP callback (§6.3) and the
 AI-assistant action parameters of the official example YAML (§6.5). The control API
-returns both today; the Stream gateway and signed HTTP callbacks will deliver the same
-value later.
+returns both, and ``dispatch`` delivers them over the Stream gateway or as signed HTTP
+callbacks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class Inbound:
     """One user message to an app, with every reply handle the platform issued for it.
 
     ``conversation_token`` is empty when the app is a plain robot (only AI assistants get
-    reply-mode tokens and action parameters).
+    reply-mode tokens and action parameters). ``mentioned``: in a group, whether the
+    message @-mentions the bot (``isInAtList``, the bot in ``atUsers``).
     """
 
     app: App
@@ -43,6 +44,7 @@ class Inbound:
     ai_session: Session | None
     conversation_token: str
     base_url: str
+    mentioned: bool = True
 
     def chatbot_message(self) -> dict[str, Any]:
         """The ChatbotMessage (§6.3) of the bot topic and the HTTP callback."""
@@ -63,14 +65,14 @@ class Inbound:
             "senderNick": self.sender.nick,
             "senderCorpId": CORP_ID,
             "isAdmin": False,
-            "isInAtList": group,
+            "isInAtList": group and self.mentioned,
             "sessionWebhook": self.robot_session.url(self.base_url),
             "sessionWebhookExpiredTime": int(self.robot_session.expires_at * 1000),
         }
         if group:
-            # In a group the bot only hears messages that @-mention it.
             message["conversationTitle"] = self.conversation.title
-            message["atUsers"] = [{"dingtalkId": dingtalk_id(f"bot-{self.app.client_id}")}]
+            bot = {"dingtalkId": dingtalk_id(f"bot-{self.app.client_id}")}
+            message["atUsers"] = [bot] if self.mentioned else []
         return message
 
     def action_params(self) -> dict[str, str]:

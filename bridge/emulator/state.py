@@ -3,7 +3,8 @@
 It composes the parts, each in its own module: apps and tokens (``apps``), people,
 chats and messages (``transcript``), aiInteraction tokens (``interaction``), cards
 (``cards``), webhooks and robot sends (``robots``), faults and rate limits (``faults``),
-the call log and the event bus. It holds no HTTP: the Starlette handlers in
+the Stream gateway (``stream``), HTTP callback URLs (``poster``), the call log and the
+event bus. It holds no HTTP: the Starlette handlers in
 ``openapi``/``webhooks``/``control`` translate requests into calls on it.
 
 Handlers look the parts up on every request, so ``reset()`` can rebuild them in place
@@ -26,9 +27,11 @@ from bridge.emulator.faults import Faults, RateLimiter
 from bridge.emulator.inbound import Inbound
 from bridge.emulator.interaction import AiInteractions
 from bridge.emulator.model import ModelSimulator
+from bridge.emulator.poster import Callbacks
 from bridge.emulator.robots import Robots
+from bridge.emulator.stream import StreamHub
 from bridge.emulator.transcript import MessageState, Transcript
-from bridge.emulator.views import LimitsView, WorldView
+from bridge.emulator.views import LimitsView, StreamSettingsView, WorldView
 
 DEFAULT_APP = "dingbridge-dev"
 DEFAULT_SECRET = "dev-secret"
@@ -43,6 +46,7 @@ class Emulator:
         limits: LimitsView | None = None,
         seed: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        stream: StreamSettingsView | None = None,
     ) -> None:
         self.bus = EventBus()
         self._monotonic = monotonic
@@ -50,6 +54,7 @@ class Emulator:
         self.base_url: str | None = None
         self._seed = seed
         self._initial_limits = limits or LimitsView()
+        self._initial_stream = stream or StreamSettingsView()
         self._build()
 
     def _build(self) -> None:
@@ -64,6 +69,10 @@ class Emulator:
         self.ai = AiInteractions(self.transcript, self.templates)
         self.cards = Cards(self.transcript, self.templates, lambda: self.limits)
         self.robots = Robots(self.transcript, self.templates, self.clock, lambda: self.limits)
+        self.stream = StreamHub(
+            self.apps, self.clock, self.bus, self._initial_stream, seed=self._seed
+        )
+        self.callbacks = Callbacks(self.bus)
 
     @classmethod
     def with_defaults(
@@ -72,13 +81,15 @@ class Emulator:
         limits: LimitsView | None = None,
         seed: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        stream: StreamSettingsView | None = None,
     ) -> Emulator:
         """An emulator with the default world (see ``populate_defaults``).
 
         ``limits`` and ``seed`` (of the fault RNG) survive ``reset``; ``monotonic`` is the
-        clock of the QPS windows (real time unless a test freezes it).
+        clock of the QPS windows (real time unless a test freezes it); ``stream`` are the
+        Stream gateway's initial settings (``reset`` returns to them).
         """
-        emulator = cls(limits=limits, seed=seed, monotonic=monotonic)
+        emulator = cls(limits=limits, seed=seed, monotonic=monotonic, stream=stream)
         emulator.populate_defaults()
         return emulator
 
@@ -96,7 +107,12 @@ class Emulator:
         self.transcript.add_conversation("magic_wand", ["alice"], "魔法棒", "cid-wand-alice")
 
     def reset(self, *, defaults: bool = True) -> None:
-        """Forget everything (clock, faults, limits, log included) and rebuild the world."""
+        """Forget everything (clock, faults, limits, log included) and rebuild the world.
+
+        Open Stream sockets are closed (1001): they belonged to the old world, and a client
+        reconnects with a fresh ticket.
+        """
+        self.stream.close_all()
         self._build()
         if defaults:
             self.populate_defaults()
@@ -121,8 +137,11 @@ class Emulator:
         *,
         client_id: str | None = None,
         base_url: str | None = None,
+        mentioned: bool = True,
     ) -> Inbound:
         """``user_id`` says ``text`` in a conversation, to an app (default: the first one).
+
+        ``mentioned``: in a group, whether the message @-mentions the bot.
 
         Records the user's message and issues what the platform hands the bridge: a robot
         session webhook and, for an AI assistant, a reply-mode conversation token and an
@@ -165,6 +184,7 @@ class Emulator:
             ai_session=ai_session,
             conversation_token=token,
             base_url=url,
+            mentioned=mentioned,
         )
 
     def world(self) -> WorldView:

@@ -142,12 +142,156 @@ class TemplateView(View):
     streaming_variables: list[str]
 
 
+class StreamSettingsView(View):
+    """How the emulated Stream gateway behaves (seconds; ``None`` switches a timer off).
+
+    ``ack_timeout``: an unacknowledged CALLBACK frame is sent again (new ``messageId``,
+    same payload) after this long, at most ``max_redeliveries`` times. ``ping_interval``:
+    SYSTEM ``ping`` frames. ``disconnect_every``: a SYSTEM ``disconnect`` at random
+    intervals around this value, then the socket closes ``disconnect_delay`` later
+    (DingTalk waits about 10 s). ``ticket_lifetime``: how long a gateway ticket stays
+    valid (90 s on the platform).
+    """
+
+    ack_timeout: float = Field(default=5.0, gt=0)
+    max_redeliveries: int = Field(default=3, ge=0)
+    ping_interval: float | None = Field(default=30.0, gt=0)
+    disconnect_every: float | None = Field(default=None, gt=0)
+    disconnect_delay: float = Field(default=1.0, ge=0)
+    ticket_lifetime: float = Field(default=90.0, gt=0)
+
+
+class ConnectionView(View):
+    """One Stream WebSocket connection of an app (live while ``closed_at`` is None)."""
+
+    id: str
+    client_id: str
+    topics: list[str]
+    ua: str
+    local_ip: str
+    opened_at: float
+    closed_at: float | None = None
+    close_code: int | None = None
+    draining: bool = False
+    frames_sent: int = 0
+    acks_received: int = 0
+
+
+FrameKind = Literal["SYSTEM", "EVENT", "CALLBACK", "RAW"]
+
+
+class FrameView(View):
+    """A frame the gateway sent; ``RAW`` is injected text (``message_id`` if it had one)."""
+
+    seq: int
+    connection_id: str
+    client_id: str
+    type: FrameKind
+    topic: str
+    message_id: str | None
+    delivery_id: str | None = None
+    text: str
+    at: float
+
+
+class AckView(View):
+    """A text the client sent back, read as an ACK.
+
+    ``matched`` says whether ``headers.messageId`` names a frame sent on that connection;
+    ``echo_ok`` (pings only) whether the ACK's ``data`` echoes the ping's; ``error``
+    says why the text is not a well-formed ACK (then the other fields may be empty).
+    """
+
+    seq: int
+    connection_id: str
+    client_id: str
+    message_id: str | None
+    matched: bool
+    frame_type: FrameKind | None = None
+    topic: str | None = None
+    delivery_id: str | None = None
+    code: int | None = None
+    message: str | None = None
+    data: Any = None
+    echo_ok: bool | None = None
+    error: str | None = None
+    text: str
+    at: float
+
+
+DeliveryState = Literal["pending", "acked", "gave_up"]
+
+
+class DeliveryView(View):
+    """One inbound message delivered over Stream, with every frame that carried it."""
+
+    id: str
+    client_id: str
+    topic: str
+    msg_id: str
+    frames: list[str]
+    attempts: int
+    state: DeliveryState
+    ack_code: int | None = None
+
+
+CallbackDoor = Literal["robot", "action"]
+CallbackVariant = Literal[
+    "ok", "bad_signature", "stale", "unsigned", "malformed", "oversize", "off_host"
+]
+
+
+class CallbacksView(View):
+    """The HTTP callback URLs an app registered (the bridge's doors)."""
+
+    client_id: str
+    robot_url: str | None = None
+    action_url: str | None = None
+    action_token_set: bool = False
+
+
+class CallbackView(View):
+    """One HTTP callback the poster made and what the receiver answered.
+
+    ``status`` is None when the receiver could not be reached (``error`` says why).
+    """
+
+    seq: int
+    client_id: str
+    door: CallbackDoor
+    variant: CallbackVariant | Literal["raw"]
+    url: str
+    headers: dict[str, str]
+    body_bytes: int
+    status: int | None
+    response: Any = None
+    error: str | None = None
+    at: float
+
+
+DeliverHow = Literal["stream", "http", "none"]
+
+
+class DispatchView(View):
+    """How an inbound message reached the app: Stream frames, an HTTP callback, or not."""
+
+    how: DeliverHow
+    door: CallbackDoor
+    delivery: DeliveryView | None = None
+    frame: FrameView | None = None
+    callback: CallbackView | None = None
+
+
 class InboundView(View):
-    """What the platform hands the bridge when a user speaks (see ``Emulator.inbound``)."""
+    """What the platform hands the bridge when a user speaks (see ``Emulator.inbound``).
+
+    ``delivery`` says how the control API delivered it (Stream, HTTP callback or not at all).
+    """
 
     message: MessageView
     chatbot_message: dict[str, Any]
     action: dict[str, str]
+    delivery: DispatchView | None = None
 
 
 class WorldView(View):
@@ -164,6 +308,18 @@ class WorldView(View):
 class EventView(View):
     """One event of the bus as sent on ``GET /_emulator/events``."""
 
-    type: Literal["message.changed", "call.logged"]
+    type: Literal[
+        "message.changed",
+        "call.logged",
+        "stream.connected",
+        "stream.closed",
+        "stream.frame",
+        "stream.ack",
+        "callback.posted",
+    ]
     message: MessageView | None = None
     call: CallView | None = None
+    connection: ConnectionView | None = None
+    frame: FrameView | None = None
+    ack: AckView | None = None
+    callback: CallbackView | None = None

@@ -158,6 +158,10 @@ class StreamClient:
             ) from exc
 
     async def _read(self, endpoint: str, ticket: str) -> None:
+        # httpx2's session runs a task group: an error that escapes the ``async with``
+        # arrives wrapped in an ExceptionGroup. Catch the socket's own errors inside and
+        # re-raise them plainly outside, so ``run`` sees a lost connection and reconnects.
+        lost: HTTPXWSException | None = None
         async with self._http.websocket(
             endpoint,
             params={"ticket": ticket},
@@ -168,14 +172,19 @@ class StreamClient:
             self.stats.connections += 1
             self.stats.connected.set()
             log.info("stream of %s connected", self._client_id)
-            while True:
-                raw = await ws.receive_text()
-                ack, keep_going = self._on_text(raw)
-                if ack is not None:
-                    await ws.send_text(ack)
-                if not keep_going:
-                    log.info("stream of %s asked to disconnect; reconnecting", self._client_id)
-                    return
+            try:
+                while True:
+                    raw = await ws.receive_text()
+                    ack, keep_going = self._on_text(raw)
+                    if ack is not None:
+                        await ws.send_text(ack)
+                    if not keep_going:
+                        log.info("stream of %s asked to disconnect; reconnecting", self._client_id)
+                        return
+            except HTTPXWSException as exc:
+                lost = exc
+        if lost is not None:
+            raise lost
 
     def _on_text(self, raw: str) -> tuple[str | None, bool]:
         """The ACK to send for one raw frame (None: unanswerable) and whether to go on."""

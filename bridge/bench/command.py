@@ -1,11 +1,179 @@
-"""``bridge bench``: placeholder until the benchmark lands."""
+"""``bridge bench``: the pacing strategies side by side, and the bridge at scale.
+
+A thin shell over ``runner.run_bench``: it reads the options, shows a progress bar on
+stderr while the phases run, prints the table and the targets check on stdout, and
+writes the JSON and the PNG chart when asked. ``--quick`` is the small run that must
+finish in under two minutes (20 replies, 10 at a time); without it the scale series
+runs (1, 100 and 1,000 concurrent conversations) and takes many minutes.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
 import typer
 
+from bridge.errors import BridgeError, ExitCode
 
-def bench() -> None:
-    """The benchmark (being built)."""
-    typer.echo("error: the benchmark is not built yet", err=True)
-    raise typer.Exit(1)
+if TYPE_CHECKING:
+    from bridge.bench.runner import BenchSettings
+
+__all__ = ["bench", "parse_counts"]
+
+QUICK_CONCURRENCY = "10"
+QUICK_REPLIES = 20
+FULL_CONCURRENCY = "1,100,1000"
+
+
+def parse_counts(text: str, option: str) -> tuple[int, ...]:
+    """``"1,100,1000"`` → ``(1, 100, 1000)``; every count must be a positive integer."""
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter(f"{option} needs positive integers, got {text!r}")
+    return counts
+
+
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small run: 20 replies, 10 at a time (< 2 min).")
+    ] = False,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(help="Concurrent conversations, comma-separated for a scale series."),
+    ] = None,
+    replies: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replies per strategy and level (default: by concurrency)."),
+    ] = None,
+    strategies: Annotated[
+        str | None, typer.Option(help="Comma-separated strategies (default: all).")
+    ] = None,
+    qps: Annotated[int, typer.Option(min=1, help="DingTalk's limit per app and API.")] = 20,
+    ttft: Annotated[float, typer.Option(min=0, help="Model: seconds to first token.")] = 0.3,
+    tps: Annotated[
+        float, typer.Option(min=0.1, help="Model: tokens (characters) per second.")
+    ] = 40,
+    chunk_chars: Annotated[int, typer.Option(min=1, help="Model: characters per chunk.")] = 2,
+    long_chars: Annotated[int, typer.Option(min=1, help="Mean length of a long answer.")] = 240,
+    seed: Annotated[int, typer.Option(help="Seed of the reply mix.")] = 7,
+    peer_budget: Annotated[
+        bool,
+        typer.Option(
+            "--peer-budget", help="Peers keep to the shared rate budget too (compare rules only)."
+        ),
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Write the calls-vs-lag chart to this PNG file.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Run the production relay against the emulator with every pacing strategy."""
+    from bridge.bench.report import (
+        COST,
+        PACING,
+        render_table,
+        render_targets,
+        targets,
+        write_chart,
+        write_json,
+    )
+    from bridge.bench.runner import BenchSettings, Progress, run_bench
+    from bridge.bench.scenario import Mix
+    from bridge.bench.strategies import STRATEGIES, strategy
+    from bridge.emulator.model_script import ModelSpeed
+
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    levels = parse_counts(
+        concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY), "--concurrency"
+    )
+    try:
+        chosen = (
+            tuple(strategy(name.strip()) for name in strategies.split(",") if name.strip())
+            if strategies
+            else STRATEGIES
+        )
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--strategies") from None
+    settings = BenchSettings(
+        strategies=chosen,
+        concurrency=levels,
+        replies=replies if replies is not None else (QUICK_REPLIES if quick else None),
+        qps=qps,
+        speed=ModelSpeed(ttft=ttft, tokens_per_second=tps, chunk_chars=chunk_chars),
+        mix=Mix(long_chars=long_chars),
+        seed=seed,
+        peer_budget=peer_budget,
+    )
+    total = sum(settings.scenario(c).replies for c in levels) * len(chosen)
+    started = time.monotonic()
+    done_by_phase: dict[int, int] = {}
+    with typer.progressbar(
+        length=total, label="bench", file=sys.stderr, show_pos=True, hidden=not progress
+    ) as bar:
+
+        def advance(now: Progress) -> None:
+            shown = sum(done_by_phase.values())
+            done_by_phase[now.phase] = now.done
+            bar.label = f"{now.strategy} ×{now.concurrency} ({now.phase}/{now.phases})"
+            bar.update(sum(done_by_phase.values()) - shown)
+
+        try:
+            rows = anyio.run(run_bench, settings, advance)
+        except BridgeError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    elapsed = time.monotonic() - started
+    found = targets(rows, settings.pacing.min_interval)
+    typer.echo("Pacing (seconds; lag = model emits a character → it is visible in DingTalk)")
+    typer.echo(render_table(rows, PACING))
+    typer.echo("")
+    typer.echo("Cost and safety (this process only; the emulator runs in a child process)")
+    typer.echo(render_table(rows, COST))
+    typer.echo("")
+    typer.echo("Targets (bridge against its peers; measured, not asserted):")
+    typer.echo(render_targets(found))
+    typer.echo("")
+    typer.echo(
+        f"{total} replies per run in {elapsed:.0f} s; QPS limit {qps}; model {ttft:g} s to "
+        f"first token, {tps:g} tokens/s, {chunk_chars} characters per chunk."
+    )
+    if json_file is not None:
+        write_json(json_file, rows, found, _settings_document(settings, sys.argv))
+        typer.echo(f"figures written to {json_file}", err=True)
+    if chart is not None:
+        try:
+            write_chart(chart, rows)
+        except BridgeError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        typer.echo(f"chart written to {chart}", err=True)
+
+
+def _settings_document(settings: BenchSettings, argv: list[str]) -> dict[str, Any]:
+    return {
+        "command": " ".join(["bridge", *argv[1:]]) if argv else "bridge bench",
+        "strategies": [{"name": s.name, "rule": s.rule} for s in settings.strategies],
+        "concurrency": list(settings.concurrency),
+        "replies": [settings.scenario(c).replies for c in settings.concurrency],
+        "qps": settings.qps,
+        "model_speed": settings.speed.model_dump(mode="json"),
+        "mix": asdict(settings.mix),
+        "pacing": settings.pacing.model_dump(mode="json"),
+        "seed": settings.seed,
+        "peer_budget": settings.peer_budget,
+    }

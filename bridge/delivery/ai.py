@@ -3,7 +3,10 @@
 **AI reply stream** (``ai_reply``) answers the message a conversationToken came with.
 There is no open call: the first ``reply`` shows the message, later ones overwrite the
 streaming variable with the full text (``isFull: true``), and the last one carries
-``isFinalize: true``. Works unchanged in single chats, groups and the magic wand.
+``isFinalize: true``. Works unchanged in single chats, groups and the magic wand. The
+token drives exactly one message, so the surface opens (or sends) once: a second
+``open`` (the continuation of a long answer split in two) is refused and the relay
+continues on its next surface.
 
 **AI stepwise** (``ai_stepwise``, the seed's 分步发送) sends to a user's unionId or a
 conversation's openConversationId: ``prepare`` opens a "preparing" bubble and returns a
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.dingtalk.client import DingTalkClient
+from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.wire import BasicCard, StaticCard, StreamingCard, Target
-from bridge.errors import InvalidConversationToken, PlatformError
+from bridge.errors import InvalidConversationToken, PlatformError, PlatformRejected
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +83,27 @@ class AiReplySurface:
         self._client = client
         self._token = token
         self._template = template
+        self._used = False
 
     async def open(self) -> ReplyStreamMessage:
         # Reply mode has no open call: the first update makes the message appear.
+        self._claim()
         return ReplyStreamMessage(self._client, self._token, self._template)
 
     async def send_once(self, text: str) -> None:
+        self._claim()
         await self._client.reply(self._token, self._template.frame(text, finalize=True))
+
+    def _claim(self) -> None:
+        # Once its message is finalized the platform refuses the token any more content;
+        # without this a continued message would silently lose the rest of the answer.
+        if self._used:
+            raise PlatformRejected(
+                "the conversationToken already carries this reply's message; "
+                "a continued message needs another surface",
+                operation=Operation.AI_REPLY.value,
+            )
+        self._used = True
 
 
 class StepwiseMessage(_AiMessage):

@@ -6,7 +6,8 @@ the single chat with the robot (one call), each update is a ``PUT /v1.0/card/str
 with the full markdown (``isFull: true``, required for markdown variables), and the close
 is a final streaming call with ``isFinalize`` (or ``isError`` when the answer failed)
 followed by the ``flowStatus`` change the card template renders (3 finished, 5 failed).
-Unlike aiInteraction, a card has a real failed state.
+Unlike aiInteraction, a card has a real failed state. A short answer sent once is one
+call: the card is created and delivered already finished, its text in its parameters.
 """
 
 from __future__ import annotations
@@ -56,12 +57,18 @@ class AiCardSurface:
         self._key = key
 
     async def open(self) -> CardMessage:
+        out_track_id = await self._deliver({"flowStatus": FlowStatus.PROCESSING.value})
+        return CardMessage(self._client, out_track_id, self._key)
+
+    async def send_once(self, text: str) -> None:
+        # Nothing to stream: one createAndDeliver of a finished card instead of three calls.
+        await self._deliver({"flowStatus": FlowStatus.FINISHED.value, self._key: text})
+
+    async def _deliver(self, params: dict[str, str]) -> str:
+        """Create and deliver a card with ``params``; returns its outTrackId."""
         out_track_id = f"bridge-{uuid.uuid4().hex}"
         results = await self._client.card_create_and_deliver(
-            out_track_id,
-            self._template_id,
-            self._space,
-            params={"flowStatus": FlowStatus.PROCESSING.value},
+            out_track_id, self._template_id, self._space, params=params
         )
         failed = [r for r in results if not r.success]
         if not results or failed:
@@ -69,11 +76,7 @@ class AiCardSurface:
             raise PlatformRejected(
                 f"card was not delivered: {reason}", operation="card.instances.createAndDeliver"
             )
-        return CardMessage(self._client, out_track_id, self._key)
-
-    async def send_once(self, text: str) -> None:
-        message = await self.open()
-        await message.close(text, ok=True)
+        return out_track_id
 
 
 async def close_card(

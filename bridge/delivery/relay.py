@@ -14,6 +14,10 @@ carries the full text and repairs it). Every close is shielded and bounded by
 ``close_timeout`` on every path: normal end, source error (partial text + notice,
 ``ok=False``), cancellation (closed, then the cancellation goes on). If the close itself
 fails, the final text is sent once more through the next surface.
+
+``pacer`` lets a caller supply the pacing core (anything shaped like ``PacerLike``); by
+default each reply gets a fresh ``Pacer(options)``. The benchmark uses it to run peer
+pacing strategies through this same relay.
 """
 
 from __future__ import annotations
@@ -22,22 +26,46 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from bridge.config import PacingConfig
-from bridge.core.actions import Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
 from bridge.core.frames import split_text
 from bridge.core.pacer import Pacer
 from bridge.delivery.surface import LiveMessage, Surface
 from bridge.errors import LLMError, PlatformError
 from bridge.llm.events import End, LLMEvent
 
-__all__ = ["EventSource", "RelayResult", "relay"]
+__all__ = ["EventSource", "PacerLike", "RelayResult", "relay"]
 
 log = logging.getLogger(__name__)
 
 EventSource = AsyncIterator[LLMEvent] | AbstractAsyncContextManager[AsyncIterator[LLMEvent]]
+
+
+class PacerLike(Protocol):
+    """What the relay needs of a pacing core; ``bridge.core.pacer.Pacer`` is the real one."""
+
+    @property
+    def final_text(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def failure(self) -> str | None: ...
+
+    def feed(self, event: LLMEvent, now: float) -> None: ...
+
+    def fail(self, now: float, reason: str) -> None: ...
+
+    def set_budget_interval(self, seconds: float) -> None: ...
+
+    def update_done(self, now: float, ok: bool) -> None: ...
+
+    def next_action(self, now: float) -> Action: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +101,7 @@ async def relay(
     clock: Callable[[], float] = anyio.current_time,
     budget_interval: Callable[[], float] = lambda: 0.0,
     on_surface_error: Callable[[Surface, Exception], None] = _ignore,
+    pacer: PacerLike | None = None,
 ) -> RelayResult:
     """Show one streamed reply on the first usable surface; see the module docstring.
 
@@ -80,10 +109,12 @@ async def relay(
     one (entered and exited here). ``clock`` must advance like ``anyio.current_time``
     (waits are anyio timeouts). ``budget_interval`` is read before every decision: the
     shared rate budget's current fair share per message. A source error that is not an
-    ``LLMError`` is re-raised after the message is closed; cancellation too.
+    ``LLMError`` is re-raised after the message is closed; cancellation too. ``pacer``
+    replaces the default ``Pacer(options)``; it must be fresh (one pacer per reply).
     """
     async with _entered(events) as stream:
-        return await _Relay(surfaces, options, clock, budget_interval, on_surface_error).run(stream)
+        run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer)
+        return await run.run(stream)
 
 
 @asynccontextmanager
@@ -105,13 +136,14 @@ class _Relay:
         clock: Callable[[], float],
         budget_interval: Callable[[], float],
         on_surface_error: Callable[[Surface, Exception], None],
+        pacer: PacerLike | None = None,
     ) -> None:
         self._surfaces = surfaces
         self._options = options
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
-        self._pacer = Pacer(options)
+        self._pacer: PacerLike = pacer if pacer is not None else Pacer(options)
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)

@@ -1,6 +1,6 @@
 """The emulator's sense of time: real wall-clock time plus an offset tests can advance.
 
-Everything with a lifetime in the emulated world (access tokens, session webhooks, later
+Everything with a lifetime in the emulated world (access tokens, session webhooks,
 Stream tickets) is judged by ``EmulatorClock.now()``, so a test can expire a token by
 advancing the clock instead of waiting two hours. Rate-limit windows deliberately do not
 use this clock (they use real monotonic time), and every recorded change also keeps the

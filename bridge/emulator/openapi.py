@@ -71,5 +71,5 @@ def _route(emulator: Emulator, operation: Operation, action: Action) -> Route:
 
 
 def openapi_routes(emulator: Emulator) -> list[BaseRoute]:
-    """One route per api.dingtalk.com operation (the Stream gateway comes later)."""
+    """One route per api.dingtalk.com operation (the Stream gateway is in ``gateway``)."""
     return [_route(emulator, operation, action) for operation, action in ACTIONS.items()]

@@ -1,20 +1,98 @@
-"""``bridge dev``: for now the emulator alone with its default world."""
+"""``bridge dev``: the local sandbox, one command (run by ``make dev``).
+
+It starts the emulator (DingTalk, Stream gateway, simulated model, the chat page) and a
+production ``Bridge`` wired to it through Stream mode and the real openai client (see
+``runner.running_sandbox``), prints where the chat page is, and runs until Ctrl-C or
+SIGTERM, which stop intake, let replies in flight finish briefly and close the rest.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
 from typing import Annotated
 
 import anyio
 import typer
 
+from bridge.config import Config
+from bridge.errors import BridgeError
+
 
 def dev(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the sandbox.")] = 8765,
+    port: Annotated[int, typer.Option(help="Port of the sandbox (0 picks a free one).")] = 8765,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A TOML file whose [llm] section (a real model) and pacing/delivery to use.",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
 ) -> None:
-    """The local sandbox (for now: the emulator with its default world)."""
-    from bridge.emulator.server import serve
-    from bridge.emulator.state import Emulator
+    """The local sandbox: emulated DingTalk + simulated model + bridge, and a chat page.
 
-    typer.echo(f"DingTalk emulator on http://{host}:{port}  (control API: /_emulator/)")
-    anyio.run(serve, Emulator.with_defaults(), host, port)
+    Set OPENAI_BASE_URL / OPENAI_API_KEY (and OPENAI_MODEL), or give --config with an
+    [llm] section, to answer with a real model instead of the simulated one.
+    """
+    # Imported here: bridge.cli imports this module to register the command.
+    from bridge import cli
+    from bridge.config import load_config
+
+    cli._setup_logging(verbose)
+    env = dict(os.environ)
+    base = cli._run(lambda: load_config(config, env)) if config is not None else None
+    cli._run(lambda: anyio.run(_dev, host, port, env, base))
+
+
+async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -> None:
+    from bridge.sandbox.runner import running_sandbox
+
+    ready, stop = anyio.Event(), anyio.Event()
+
+    async def run() -> None:
+        async with running_sandbox(host=host, port=port, env=env, base=base) as sandbox:
+            typer.echo(
+                "\n".join(
+                    [
+                        "",
+                        "bridge dev: the sandbox is up",
+                        f"  chat page    {sandbox.url}",
+                        f"  model        {sandbox.model.description}",
+                        f"  DingTalk     emulated at {sandbox.emulator.base_url}"
+                        "  (control API: /_emulator/)",
+                        "  Ctrl-C stops everything.",
+                        "",
+                    ]
+                )
+            )
+            ready.set()
+            await stop.wait()
+
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                async for received in signals:
+                    typer.echo(f"{signal.Signals(received).name}: stopping", err=True)
+                    stop.set()
+                    if not ready.is_set():
+                        # Still starting: nothing to finish, just unwind.
+                        tg.cancel_scope.cancel()
+                    break
+    except BaseExceptionGroup as group:
+        # The CLI maps one error to one line; the task group wrapped it.
+        if len(group.exceptions) != 1:
+            raise
+        error = group.exceptions[0]
+        if isinstance(error, OSError):
+            raise SandboxError(f"cannot start on {host}:{port}: {error.strerror}") from error
+        raise error from None
+    typer.echo("bridge dev: stopped", err=True)
+
+
+class SandboxError(BridgeError):
+    """The sandbox could not start (e.g. its port is taken)."""

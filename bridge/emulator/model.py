@@ -45,6 +45,7 @@ from bridge.emulator.model_reply import (
     Emission,
     EmissionView,
     EmittedChunk,
+    PromptMessage,
     SimulatedDrop,
     StreamFaults,
     fault_response,
@@ -245,6 +246,7 @@ class ModelSimulator:
             id=f"chatcmpl-emu-{next(self._ids)}",
             model=str(body.get("model") or MODEL_ID),
             user=_last_user_text(messages),
+            prompt=_prompt_of(messages),
             stream=bool(body.get("stream")),
             started_at=time.time(),
         )
@@ -296,6 +298,14 @@ def _text_of(content: object) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
+
+
+def _prompt_of(messages: list[Any]) -> list[PromptMessage]:
+    return [
+        PromptMessage(role=str(m.get("role", "")), content=_text_of(m.get("content")))
+        for m in messages
+        if isinstance(m, dict)
+    ]
 
 
 def _last_user_text(messages: list[Any]) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
+from pydantic import Field
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -62,12 +63,20 @@ class EmittedChunk(View):
     text: str
 
 
+class PromptMessage(View):
+    """One message of a completion request, as the model received it."""
+
+    role: str
+    content: str
+
+
 class EmissionView(View):
     """One completion request and what the simulator sent back."""
 
     id: str
     model: str
     user: str
+    prompt: list[PromptMessage] = Field(default_factory=list)
     stream: bool
     status: int
     outcome: Outcome
@@ -95,6 +104,7 @@ class Emission:
     user: str
     stream: bool
     started_at: float
+    prompt: list[PromptMessage] = field(default_factory=list)
     status: int = 200
     outcome: Outcome = "streaming"
     finished_at: float | None = None
@@ -117,6 +127,7 @@ class Emission:
             id=self.id,
             model=self.model,
             user=self.user,
+            prompt=list(self.prompt),
             stream=self.stream,
             status=self.status,
             outcome=self.outcome,

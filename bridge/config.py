@@ -203,6 +203,13 @@ class Config(_Model):
     memory: MemoryConfig = MemoryConfig()
     assistants: tuple[AssistantConfig, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_sections(cls, data: Any) -> Any:
+        # Merging here (not only in parse_config) means Config.model_validate(dict) gives
+        # the same assistants as a file would.
+        return _merge_overrides(data) if isinstance(data, dict) else data
+
     @model_validator(mode="after")
     def _assistant_names_unique(self) -> Config:
         names = [a.name for a in self.assistants]
@@ -239,11 +246,10 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=source) from exc
     resolved = _substitute(raw, env, source, ())
-    merged = _merge_overrides(resolved, source)
     try:
-        return Config.model_validate(merged)
+        return Config.model_validate(resolved)
     except ValidationError as exc:
-        raise _config_error(exc, source, merged) from None
+        raise _config_error(exc, source, _merge_overrides(resolved)) from None
 
 
 def config_to_text(config: Config) -> str:
@@ -315,19 +321,19 @@ def _substitute(value: Any, env: Mapping[str, str], source: str, path: tuple[str
     return value
 
 
-def _merge_overrides(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    """Give each assistant the top-level llm/pacing/delivery, overridden by its own keys."""
+def _merge_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """Give each assistant the top-level llm/pacing/delivery, overridden by its own keys.
+
+    Anything malformed is passed through untouched: validation then names the key.
+    """
     assistants = raw.get("assistants")
-    if assistants is None:
+    if not isinstance(assistants, list | tuple):
         return raw
-    if not isinstance(assistants, list):
-        raise ConfigError(
-            "must be an array of tables ([[assistants]])", file=source, key="assistants"
-        )
-    merged_assistants = []
-    for index, assistant in enumerate(assistants):
+    merged_assistants: list[Any] = []
+    for assistant in assistants:
         if not isinstance(assistant, dict):
-            raise ConfigError("must be a table", file=source, key=f"assistants.{index}")
+            merged_assistants.append(assistant)
+            continue
         merged = dict(assistant)
         for section in _OVERRIDABLE:
             base = raw.get(section, {})

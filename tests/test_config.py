@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bridge.config import config_to_text, load_config, parse_config
+from bridge.config import Config, config_to_text, load_config, parse_config
 from bridge.errors import ConfigError, ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,3 +173,20 @@ def test_printed_config_is_valid_toml_and_round_trips() -> None:
     assert again.pacing == config.pacing
     assert again.dingtalk == config.dingtalk
     assert again.assistants[0].pacing == config.assistants[0].pacing
+
+
+def test_validating_a_dict_merges_like_a_file() -> None:
+    """Config.model_validate(dict) gives assistants the top-level sections, as files do."""
+    config = Config.model_validate(
+        {
+            "llm": {"base_url": "http://127.0.0.1:9/v1"},
+            "assistants": [{"name": "a", "client_id": "c", "client_secret": "s"}],
+        }
+    )
+    assert config.assistants[0].llm.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_assistants_of_the_wrong_shape_name_the_key() -> None:
+    """`assistants` that is not an array of tables is an error naming it."""
+    with pytest.raises(ConfigError, match=r"^x\.toml: assistants"):
+        parse_config('assistants = "many"\n', {}, source="x.toml")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import anyio
+import anyio.abc
 import typer
 
 from bridge.bench.command import bench
@@ -91,20 +92,31 @@ def serve(config: ConfigFile, verbose: Verbose = False) -> None:
 async def _serve(config: Config) -> None:
     from bridge.app import Bridge
 
-    async with Bridge(config, os.environ) as bridge, anyio.create_task_group() as tg:
+    log = logging.getLogger("bridge")
+    running: list[Bridge] = []
+    starting = anyio.CancelScope()
 
-        async def stop_on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for received in signals:
-                    logging.getLogger("bridge").info(
-                        "%s: stopping intake, finishing replies in flight",
-                        signal.Signals(received).name,
-                    )
-                    bridge.stop()
-                    return
+    async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Installed before the bridge starts: a SIGTERM during start-up (recovery of
+        # open messages included) must end it cleanly, not kill the process outright.
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
+            async for received in signals:
+                name = signal.Signals(received).name
+                if running:
+                    log.info("%s: stopping intake, finishing replies in flight", name)
+                    running[0].stop()
+                else:
+                    log.info("%s during start-up: stopping", name)
+                    starting.cancel()
+                return
 
-        tg.start_soon(stop_on_signal)
-        await bridge.serve()
+    async with anyio.create_task_group() as tg:
+        await tg.start(stop_on_signal)
+        with starting:
+            async with Bridge(config, os.environ) as bridge:
+                running.append(bridge)
+                await bridge.serve()
         tg.cancel_scope.cancel()
 
 

@@ -28,7 +28,7 @@ def dev(
         typer.Option(
             "--config",
             "-c",
-            help="A TOML file whose [llm] section (a real model) and pacing/delivery to use.",
+            help="A TOML file whose llm table (a real model) and pacing/delivery to use.",
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
@@ -36,7 +36,7 @@ def dev(
     """The local sandbox: emulated DingTalk + simulated model + bridge, and a chat page.
 
     Set OPENAI_BASE_URL / OPENAI_API_KEY (and OPENAI_MODEL), or give --config with an
-    [llm] section, to answer with a real model instead of the simulated one.
+    llm table, to answer with a real model instead of the simulated one.
     """
     # Imported here: bridge.cli imports this module to register the command.
     from bridge import cli

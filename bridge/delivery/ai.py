@@ -78,6 +78,9 @@ class AiReplySurface:
 
     name = "ai_reply"
     can_stream = True
+    # One token, one message: a continued message needs another surface (the relay
+    # does not split an answer when no other candidate could carry the rest).
+    single_message = True
 
     def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
         self._client = client

@@ -67,6 +67,10 @@ class JournaledSurface:
     def can_stream(self) -> bool:
         return self._inner.can_stream
 
+    @property
+    def single_message(self) -> bool:
+        return bool(getattr(self._inner, "single_message", False))
+
     async def open(self) -> LiveMessage:
         message = await self._inner.open()
         handle: dict[str, Any] | None = getattr(message, "handle", None)

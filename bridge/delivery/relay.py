@@ -126,6 +126,21 @@ async def _entered(events: EventSource) -> AsyncIterator[AsyncIterator[LLMEvent]
         yield events
 
 
+NO_SPLIT = 10**9  # a message limit no answer reaches
+
+
+def _splittable(options: PacingConfig, surfaces: Sequence[Surface]) -> PacingConfig:
+    """``options``, without splits when no surface could carry a continued message.
+
+    A surface with ``single_message`` (reply mode: one token, one message) cannot show a
+    second message; if every candidate is like that, a split would lose the rest of the
+    answer, so the whole answer goes into the one message instead.
+    """
+    if any(not getattr(surface, "single_message", False) for surface in surfaces):
+        return options
+    return options.model_copy(update={"message_limit_chars": NO_SPLIT})
+
+
 class _Relay:
     """The state of one relay run: the pacer, the live message and the counts."""
 
@@ -143,7 +158,9 @@ class _Relay:
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
-        self._pacer: PacerLike = pacer if pacer is not None else Pacer(options)
+        self._pacer: PacerLike = (
+            pacer if pacer is not None else Pacer(_splittable(options, surfaces))
+        )
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)

@@ -36,5 +36,9 @@ class Surface(Protocol):
     async def open(self) -> LiveMessage:
         """Open a message in its preparing/inputting state."""
 
+    # Optional: a surface that can show only one message per reply (reply mode, whose
+    # conversationToken drives a single message) sets ``single_message = True``; the
+    # relay then never splits an answer that no other candidate could continue.
+
     async def send_once(self, text: str) -> None:
         """Deliver ``text`` as one finished message."""

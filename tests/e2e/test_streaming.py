@@ -156,6 +156,22 @@ async def test_long_reply_mode_answer_continues_on_the_next_surface(e2e: EndToEn
     await e2e.assert_all_closed()
 
 
+async def test_long_answer_with_reply_mode_alone_stays_whole(e2e: EndToEnd) -> None:
+    """With only a conversationToken (no surface to continue on), nothing is cut off."""
+    e2e.set_pace(FAST_PACE)
+    asked = await e2e.ask("tell me a long story", conversation="cid-wand-alice")
+    text = e2e.script(prose(1000))
+
+    result = await e2e.reply(asked.action, ["ai_reply"], pacing=SMALL_LIMIT)
+
+    assert result.ok
+    (message,) = await e2e.bot_messages("cid-wand-alice")
+    assert message.state == "finished"
+    assert message.text == text
+    assert result.splits == 0
+    await e2e.assert_all_closed()
+
+
 @pytest.mark.parametrize("surface", ONE_SHOT)
 async def test_long_answer_on_a_one_shot_surface_is_sent_in_pieces(
     e2e: EndToEnd, surface: SurfaceName

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -21,7 +19,8 @@ import typer
 
 from bridge.bench.command import bench
 from bridge.config import Config, config_to_text, load_config
-from bridge.errors import BridgeError, ExitCode
+from bridge.console import run_reporting, setup_logging
+from bridge.errors import ExitCode
 from bridge.sandbox.command import dev
 
 app = typer.Typer(
@@ -39,35 +38,12 @@ T = TypeVar("T")
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx2 logs every request URL at INFO; webhook URLs are credentials.
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
-    logging.getLogger("httpcore2").setLevel(logging.WARNING)
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run ``action``, mapping bridge errors and Ctrl-C to one line and an exit code."""
-    try:
-        return action()
-    except BridgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-
-
 @config_app.command("check")
 def config_check(
     file: Annotated[Path, typer.Argument(help="The TOML configuration file.")],
 ) -> None:
     """Validate FILE and print the resolved configuration, secrets masked."""
-    config = _run(lambda: load_config(file, os.environ))
+    config = run_reporting(lambda: load_config(file, os.environ))
     typer.echo(config_to_text(config), nl=False)
     typer.echo(f"# {file}: OK", err=True)
 
@@ -84,9 +60,9 @@ def serve(config: ConfigFile, verbose: Verbose = False) -> None:
     SIGTERM (or Ctrl-C) stops intake, lets replies in flight finish within
     [serve] grace_period, and closes any that are still open.
     """
-    _setup_logging(verbose)
-    loaded = _run(lambda: load_config(config, os.environ))
-    _run(lambda: anyio.run(_serve, loaded))
+    setup_logging(verbose)
+    loaded = run_reporting(lambda: load_config(config, os.environ))
+    run_reporting(lambda: anyio.run(_serve, loaded))
 
 
 async def _serve(config: Config) -> None:
@@ -131,9 +107,9 @@ def send(
     verbose: Verbose = False,
 ) -> None:
     """Run PROMPT and stream the answer to a user or a group (proactive mode)."""
-    _setup_logging(verbose)
-    loaded = _run(lambda: load_config(config, os.environ))
-    result = _run(lambda: anyio.run(_send, loaded, assistant, to, prompt))
+    setup_logging(verbose)
+    loaded = run_reporting(lambda: load_config(config, os.environ))
+    result = run_reporting(lambda: anyio.run(_send, loaded, assistant, to, prompt))
     if not result:
         raise typer.Exit(int(ExitCode.PLATFORM))
 
@@ -165,10 +141,10 @@ def emulator(
     from bridge.emulator.server import serve
     from bridge.emulator.state import Emulator
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     world = Emulator.with_defaults()
     typer.echo(f"DingTalk emulator on http://{host}:{port}  (control API: /_emulator/)")
-    _run(lambda: anyio.run(serve, world, host, port))
+    run_reporting(lambda: anyio.run(serve, world, host, port))
 
 
 # Commands that live with their feature, registered here so `bridge --help` lists them.

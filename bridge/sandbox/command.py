@@ -16,7 +16,8 @@ from typing import Annotated
 import anyio
 import typer
 
-from bridge.config import Config
+from bridge.config import Config, load_config
+from bridge.console import run_reporting, setup_logging
 from bridge.errors import BridgeError
 
 
@@ -38,14 +39,10 @@ def dev(
     Set OPENAI_BASE_URL / OPENAI_API_KEY (and OPENAI_MODEL), or give --config with an
     llm table, to answer with a real model instead of the simulated one.
     """
-    # Imported here: bridge.cli imports this module to register the command.
-    from bridge import cli
-    from bridge.config import load_config
-
-    cli._setup_logging(verbose)
+    setup_logging(verbose)
     env = dict(os.environ)
-    base = cli._run(lambda: load_config(config, env)) if config is not None else None
-    cli._run(lambda: anyio.run(_dev, host, port, env, base))
+    base = run_reporting(lambda: load_config(config, env)) if config is not None else None
+    run_reporting(lambda: anyio.run(_dev, host, port, env, base))
 
 
 async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import anyio
 import anyio.abc
@@ -33,7 +33,6 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect and validate configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-T = TypeVar("T")
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
 

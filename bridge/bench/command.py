@@ -77,7 +77,14 @@ def bench(
     chart: Annotated[
         Path | None, typer.Option(help="Write the calls-vs-lag chart to this PNG file.")
     ] = None,
+    close_timeout: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Override [pacing] close_timeout (default: production's)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the bridge's warnings and errors.")
+    ] = False,
 ) -> None:
     """Run the production relay against the emulator with every pacing strategy."""
     from bridge.bench.report import (
@@ -92,9 +99,11 @@ def bench(
     from bridge.bench.runner import BenchSettings, Progress, run_bench
     from bridge.bench.scenario import Mix
     from bridge.bench.strategies import STRATEGIES, strategy
+    from bridge.config import PacingConfig
     from bridge.emulator.model_script import ModelSpeed
 
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    # Failed replies are counted in the figures; their log lines would bury the table.
+    logging.basicConfig(level=logging.WARNING if verbose else logging.CRITICAL, stream=sys.stderr)
     levels = parse_counts(
         concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY), "--concurrency"
     )
@@ -115,6 +124,9 @@ def bench(
         mix=Mix(long_chars=long_chars),
         seed=seed,
         peer_budget=peer_budget,
+        pacing=PacingConfig()
+        if close_timeout is None
+        else PacingConfig(close_timeout=close_timeout),
     )
     total = sum(settings.scenario(c).replies for c in levels) * len(chosen)
     started = time.monotonic()

@@ -25,7 +25,7 @@ PUSH_TOKEN = "push-secret"
 ACTION_TOKEN = "action-secret"
 
 
-def bridge_settings(base_url: str, state: Path, **sections: dict[str, Any]) -> dict[str, Any]:
+def bridge_settings(base_url: str, state: Path, **sections: Any) -> dict[str, Any]:
     """A bridge configuration (as a dict) pointing at the emulator, fast timings."""
     settings: dict[str, Any] = {
         "dingtalk": {
@@ -54,7 +54,9 @@ def bridge_settings(base_url: str, state: Path, **sections: dict[str, Any]) -> d
         ],
     }
     for name, values in sections.items():
-        settings[name] = {**settings.get(name, {}), **values}
+        # Tables merge key by key; arrays (the assistants) replace.
+        merge = isinstance(values, dict)
+        settings[name] = {**settings.get(name, {}), **values} if merge else values
     return settings
 
 
@@ -110,7 +112,7 @@ def serve(
 ) -> Callable[..., Any]:
     """`async with serve(**sections) as served:` runs a bridge with those overrides."""
 
-    def start(**sections: dict[str, Any]) -> Any:
+    def start(**sections: Any) -> Any:
         settings = bridge_settings(emulator.base_url, tmp_path / "state.sqlite3", **sections)
         return serving(emulator, http, settings)
 

@@ -6,10 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx2
 import pytest
 
 from bridge.core.frames import normalize
+from bridge.emulator.control_client import EmulatorControl
 from bridge.emulator.model_script import ModelFault
+from bridge.emulator.server import RunningEmulator
 from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, Served, answer_in
 
 CONVERSATIONS = [("alice", "cid-alice"), ("alice", "cid-group"), ("alice", "cid-wand-alice")]
@@ -42,7 +45,8 @@ async def test_stream_mode_answers_every_conversation_type(
     """Through the Stream client, single chat, group and magic wand get a streamed answer."""
     async with serve() as served:
         said = await served.control.inbound(user, conversation, f"你好 {LONG}")
-        assert said.delivery is not None and said.delivery.how == "stream"
+        assert said.delivery is not None
+        assert said.delivery.how == "stream"
         answer = await answer_in(served.control, conversation, said.message.created_at)
     assert answer.state == "finished"
     assert answer.text == model_text(served, "你好")
@@ -59,7 +63,8 @@ async def test_http_callbacks_answer_every_conversation_type(
     async with serve(serve={"stream": False}) as served:
         await register_http_doors(served)
         said = await served.control.inbound(user, conversation, f"早上好 {LONG}", deliver="http")
-        assert said.delivery is not None and said.delivery.callback is not None
+        assert said.delivery is not None
+        assert said.delivery.callback is not None
         assert said.delivery.callback.status == 200
         answer = await answer_in(served.control, conversation, said.message.created_at)
     assert answer.state == "finished"
@@ -72,7 +77,8 @@ async def test_redelivered_message_gets_no_second_answer(serve: Callable[..., An
     async with serve() as served:
         said = await served.control.inbound("alice", "cid-group", "只回答一次")
         await answer_in(served.control, "cid-group", said.message.created_at)
-        assert said.delivery is not None and said.delivery.delivery is not None
+        assert said.delivery is not None
+        assert said.delivery.delivery is not None
         again = await served.control.redeliver(said.delivery.delivery.id)
         await served.control.acks(message_id=again.message_id, count=1)
         assert await served.bridge.pipeline.drain(10)
@@ -126,7 +132,8 @@ async def test_bad_callbacks_are_rejected_and_nothing_is_called(
         said = await served.control.inbound(
             "alice", "cid-group", "hi", deliver="http", variant=variant
         )
-        assert said.delivery is not None and said.delivery.callback is not None
+        assert said.delivery is not None
+        assert said.delivery.callback is not None
         assert said.delivery.callback.status == status
         assert await served.bridge.pipeline.drain(5)
         assert len(await served.control.calls()) == before
@@ -221,7 +228,9 @@ async def test_history_over_budget_is_trimmed_oldest_first(serve: Callable[..., 
     llm = {"context_tokens": 700, "max_output_tokens": 100}
     async with serve(llm=llm) as served:
         for n in range(4):
-            said = await served.control.inbound("alice", "cid-alice", f"第{n}个问题 [[len=240 lang=zh]]")
+            said = await served.control.inbound(
+                "alice", "cid-alice", f"第{n}个问题 [[len=240 lang=zh]]"
+            )
             await answer_in(served.control, "cid-alice", said.message.created_at)
     prompts = [e.prompt for e in served.model.emissions()]
     users_in_last = [m.content for m in prompts[-1] if m.role == "user"]
@@ -230,3 +239,31 @@ async def test_history_over_budget_is_trimmed_oldest_first(serve: Callable[..., 
     assert users_in_last == sorted(users_in_last)  # what is kept stays in order
     assert len(prompts[-1]) < 2 * 4 + 1  # something was trimmed
 
+
+@pytest.mark.anyio
+async def test_several_assistants_in_one_deployment(
+    serve: Callable[..., Any], emulator: RunningEmulator, http: httpx2.AsyncClient
+) -> None:
+    """Two assistants, each with its own app and pacing, answer as themselves."""
+    second = {
+        "name": "two",
+        "client_id": "dingbridge-two",
+        "client_secret": "two-secret",
+        "pacing": {"cursor": "▍"},
+    }
+    await EmulatorControl(http, emulator.base_url).register_app(
+        "dingbridge-two", "two-secret", name="Second"
+    )
+    first = {"name": "dev", "client_id": "dingbridge-dev", "client_secret": "dev-secret"}
+    async with serve(assistants=[first, second]) as served:
+        await served.control.wait_connections(1, client_id="dingbridge-two")
+        one = await served.control.inbound("alice", "cid-alice", "找第一个")
+        a = await answer_in(served.control, "cid-alice", one.message.created_at)
+        two = await served.control.inbound(
+            "bob", "cid-group", "找第二个", client_id="dingbridge-two"
+        )
+        b = await answer_in(served.control, "cid-group", two.message.created_at)
+    assert (a.sender_id, b.sender_id) == ("dingbridge-dev", "dingbridge-two")
+    assert a.text == model_text(served, "找第一个")
+    assert b.text == model_text(served, "找第二个")
+    assert served.bridge.config.assistant("two").pacing.cursor == "▍"

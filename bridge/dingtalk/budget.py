@@ -78,13 +78,21 @@ class SlotWindow:
 
 
 class _Lane:
-    """The budget of one (app, operation): its window, its queue and a change signal."""
+    """The budget of one (app, operation): its window, its queues and a change signal.
+
+    Two queues, each first come first served (anyio's Lock hands over in FIFO order):
+    urgent calls (those that finish a message or deliver one whole) and the rest. A normal
+    caller at the head of its queue still steps aside while an urgent one waits: an
+    intermediate update can always wait or be skipped, a message's close cannot.
+    """
 
     def __init__(self, window: SlotWindow) -> None:
         self.window = window
-        self.lock = anyio.Lock()  # anyio's Lock hands over in FIFO order: the fairness
+        self.lock = anyio.Lock()
+        self.urgent_lock = anyio.Lock()
         self.changed = anyio.Event()
         self.waiting = 0
+        self.urgent_waiting = 0
 
     def signal(self) -> None:
         self.changed.set()
@@ -142,36 +150,45 @@ class RateBudget:
             lane = self._lanes[key] = _Lane(SlotWindow(self._limit, self._hold))
         return lane
 
-    async def acquire(self, app: str, operation: Operation) -> None:
+    async def acquire(self, app: str, operation: Operation, *, urgent: bool = False) -> None:
         """Wait for a slot (first come, first served) and spend it on a call made now.
 
         The slot frees one window later. This suits a caller that cannot report when its
         call was answered; around a real call prefer ``slot``, which also covers the
         round trip (the guarantee described above).
         """
-        (await self._take(app, operation)).release()
+        (await self._take(app, operation, urgent)).release()
 
     @asynccontextmanager
-    async def slot(self, app: str, operation: Operation) -> AsyncIterator[None]:
-        """``async with budget.slot(app, op):`` around one call, held until it returns."""
-        permit = await self._take(app, operation)
+    async def slot(
+        self, app: str, operation: Operation, *, urgent: bool = False
+    ) -> AsyncIterator[None]:
+        """``async with budget.slot(app, op):`` around one call, held until it returns.
+
+        ``urgent`` calls (a message's close, a one-shot answer) are served before the
+        others waiting on the same lane.
+        """
+        permit = await self._take(app, operation, urgent)
         try:
             yield
         finally:
             permit.release()
 
-    async def _take(self, app: str, operation: Operation) -> Permit:
+    async def _take(self, app: str, operation: Operation, urgent: bool) -> Permit:
         lane = self._lane(app, operation)
         lane.waiting += 1
+        if urgent:
+            lane.urgent_waiting += 1
         try:
-            async with lane.lock:
+            async with lane.urgent_lock if urgent else lane.lock:
                 while True:
                     now = self._clock()
                     free_at = lane.window.free_at(now)
-                    if free_at is not None and free_at <= now:
+                    stand_aside = not urgent and lane.urgent_waiting > 0
+                    if free_at is not None and free_at <= now and not stand_aside:
                         break
                     changed = lane.changed
-                    if free_at is None:
+                    if free_at is None or stand_aside:
                         await changed.wait()
                     else:
                         with anyio.move_on_after(free_at - now):
@@ -179,6 +196,9 @@ class RateBudget:
                 lane.window.take(now)
         finally:
             lane.waiting -= 1
+            if urgent:
+                lane.urgent_waiting -= 1
+                lane.signal()  # a normal caller may have stood aside for this one
         return Permit(lane, self._clock)
 
     def interval(self, app: str, operation: Operation) -> float:

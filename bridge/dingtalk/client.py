@@ -47,6 +47,7 @@ from bridge.dingtalk.wire import (
     FlowStatus,
     RobotMessage,
     RobotSendResult,
+    StreamingCard,
     Target,
 )
 from bridge.errors import PlatformError
@@ -101,14 +102,17 @@ class DingTalkClient:
     async def fetch_access_token(self) -> AccessToken:
         """Ask DingTalk for an app access token (A). Callers want ``tokens.get()``."""
         body = wire.access_token_body(self.client_id, self._client_secret)
-        return wire.parse_access_token(await self._call(Operation.ACCESS_TOKEN, body))
+        # Every other call waits for the token: it never queues behind them.
+        answer = await self._call(Operation.ACCESS_TOKEN, body, urgent=True)
+        return wire.parse_access_token(answer)
 
     # ------------------------------------------------------------- AI assistant (B–F)
 
     async def reply(self, conversation_token: str, content: AiCard) -> None:
         """Reply mode (B): show ``content`` in the message of ``conversation_token``."""
         body = {"conversationToken": conversation_token, **wire.ai_content_body(content)}
-        wire.require_success(Operation.AI_REPLY, await self._call(Operation.AI_REPLY, body))
+        answer = await self._call(Operation.AI_REPLY, body, urgent=_finishes(content))
+        wire.require_success(Operation.AI_REPLY, answer)
 
     async def prepare(self, target: Target, content: AiCard) -> str:
         """Open a proactive message (C) in its preparing state; returns its token."""
@@ -118,24 +122,27 @@ class DingTalkClient:
     async def update(self, conversation_token: str, content: AiCard) -> None:
         """Update a prepared message (D); repeatable."""
         body = {"conversationToken": conversation_token, **wire.ai_content_body(content)}
-        wire.require_success(Operation.AI_UPDATE, await self._call(Operation.AI_UPDATE, body))
+        answer = await self._call(Operation.AI_UPDATE, body, urgent=_finishes(content))
+        wire.require_success(Operation.AI_UPDATE, answer)
 
     async def finish(self, conversation_token: str) -> None:
         """Finish a prepared message (E)."""
         body = {"conversationToken": conversation_token}
-        wire.require_success(Operation.AI_FINISH, await self._call(Operation.AI_FINISH, body))
+        answer = await self._call(Operation.AI_FINISH, body, urgent=True)
+        wire.require_success(Operation.AI_FINISH, answer)
 
     async def send(self, target: Target, content: BasicCard | AiCard) -> None:
         """Send one finished message (F); ``basic_card_schema`` is the documented type."""
         body = {target.kind: target.id, **wire.ai_content_body(content)}
-        wire.require_success(Operation.AI_SEND, await self._call(Operation.AI_SEND, body))
+        answer = await self._call(Operation.AI_SEND, body, urgent=True)
+        wire.require_success(Operation.AI_SEND, answer)
 
     # ------------------------------------------------------------- webhooks (G, H)
 
     async def robot_webhook(self, url: str, message: RobotMessage, *, at: At | None = None) -> None:
         """Answer through a robot sessionWebhook (G); ``SessionExpired`` once it lapsed."""
         body = wire.robot_webhook_body(message, at)
-        await self._call(Operation.ROBOT_WEBHOOK, body, url=url)
+        await self._call(Operation.ROBOT_WEBHOOK, body, url=url, urgent=True)
 
     async def ai_webhook(
         self,
@@ -146,7 +153,7 @@ class DingTalkClient:
     ) -> None:
         """Answer through an AI-assistant sessionWebhook (H) with a markdown card."""
         body = wire.ai_webhook_body(markdown, template_id=template_id)
-        await self._call(Operation.AI_WEBHOOK, body, url=url)
+        await self._call(Operation.AI_WEBHOOK, body, url=url, urgent=True)
 
     # -------------------------------------------------------------------- cards (I, J)
 
@@ -175,7 +182,8 @@ class DingTalkClient:
         body = wire.card_create_and_deliver_body(
             out_track_id, template_id, _card_params(params), space
         )
-        answer = await self._call(Operation.CARD_CREATE_AND_DELIVER, body)
+        finished = _card_params(params).get("flowStatus") == FlowStatus.FINISHED.value
+        answer = await self._call(Operation.CARD_CREATE_AND_DELIVER, body, urgent=finished)
         return wire.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, answer)
 
     async def card_update_status(
@@ -188,7 +196,9 @@ class DingTalkClient:
         """Move a card to ``flow_status`` (J3/J4), optionally setting more parameters."""
         merged = {**(params or {}), "flowStatus": flow_status.value}
         body = wire.card_update_body(out_track_id, merged)
-        wire.require_success(Operation.CARD_UPDATE, await self._call(Operation.CARD_UPDATE, body))
+        final = flow_status in (FlowStatus.FINISHED, FlowStatus.FAILED)
+        answer = await self._call(Operation.CARD_UPDATE, body, urgent=final)
+        wire.require_success(Operation.CARD_UPDATE, answer)
 
     async def card_streaming(
         self,
@@ -213,7 +223,7 @@ class DingTalkClient:
             finalize=finalize,
             error=error,
         )
-        answer = await self._call(Operation.CARD_STREAMING, body)
+        answer = await self._call(Operation.CARD_STREAMING, body, urgent=finalize or error)
         wire.require_success(Operation.CARD_STREAMING, answer)
 
     # ------------------------------------------------------------------ robot (K, L)
@@ -225,7 +235,7 @@ class DingTalkClient:
         body = wire.robot_group_send_body(
             robot_code or self.client_id, open_conversation_id, message
         )
-        answer = await self._call(Operation.ROBOT_GROUP_SEND, body)
+        answer = await self._call(Operation.ROBOT_GROUP_SEND, body, urgent=True)
         return wire.parse_robot_send(Operation.ROBOT_GROUP_SEND, answer)
 
     async def robot_oto_send(
@@ -237,25 +247,37 @@ class DingTalkClient:
     ) -> RobotSendResult:
         """Send a robot message to up to 20 users' single chats (K)."""
         body = wire.robot_oto_send_body(robot_code or self.client_id, user_ids, message)
-        answer = await self._call(Operation.ROBOT_OTO_SEND, body)
+        answer = await self._call(Operation.ROBOT_OTO_SEND, body, urgent=True)
         return wire.parse_robot_send(Operation.ROBOT_OTO_SEND, answer)
 
     # -------------------------------------------------------------------- machinery
 
     async def _call(
-        self, operation: Operation, body: dict[str, Any], *, url: str | None = None
+        self,
+        operation: Operation,
+        body: dict[str, Any],
+        *,
+        url: str | None = None,
+        urgent: bool = False,
     ) -> Any:
-        """Run one operation through token, retry policy and one token refresh."""
+        """Run one operation through token, retry policy and one token refresh.
+
+        ``urgent`` calls (those that finish a message or deliver one whole) go ahead of
+        intermediate updates in the rate budget: under load an update can wait, a close
+        cannot.
+        """
         endpoint = ENDPOINTS[operation]
         target = url if url is not None else self._url(endpoint)
         if not endpoint.authenticated:
             return await self._retry.run(
-                operation, lambda: self._attempt(operation, endpoint, target, body, None)
+                operation,
+                lambda: self._attempt(operation, endpoint, target, body, None, urgent),
             )
         token = await self.tokens.get()
         try:
             return await self._retry.run(
-                operation, lambda: self._attempt(operation, endpoint, target, body, token)
+                operation,
+                lambda: self._attempt(operation, endpoint, target, body, token, urgent),
             )
         except PlatformError as error:
             if not is_token_error(error):
@@ -264,7 +286,7 @@ class DingTalkClient:
             self.tokens.invalidate(token)
         fresh = await self.tokens.get()
         return await self._retry.run(
-            operation, lambda: self._attempt(operation, endpoint, target, body, fresh)
+            operation, lambda: self._attempt(operation, endpoint, target, body, fresh, urgent)
         )
 
     def _url(self, endpoint: Endpoint) -> str:
@@ -280,13 +302,14 @@ class DingTalkClient:
         url: str,
         body: dict[str, Any],
         token: str | None,
+        urgent: bool,
     ) -> Any:
         """One HTTP exchange inside a budget slot; returns the decoded success body."""
         headers = {"Accept": "application/json"}
         if token is not None:
             headers[TOKEN_HEADER] = token
         timeout = self._config.timeout
-        async with self._budget.slot(self.client_id, operation):
+        async with self._budget.slot(self.client_id, operation, urgent=urgent):
             try:
                 with anyio.fail_after(timeout):
                     response = await self._http.request(
@@ -302,6 +325,11 @@ class DingTalkClient:
             "%s %s %s -> %d", operation.value, endpoint.method, mask_url(url), response.status_code
         )
         return _read(operation, endpoint, response)
+
+
+def _finishes(content: AiCard | BasicCard) -> bool:
+    """True when ``content`` ends its message: a final streaming frame or a static card."""
+    return not isinstance(content, StreamingCard) or content.finalize
 
 
 def _card_params(params: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -129,6 +129,35 @@ async def test_waiters_are_served_first_come_first_served() -> None:
 
 
 @pytest.mark.anyio
+async def test_urgent_callers_go_first_in_their_own_order() -> None:
+    """Closes queued after updates are served before them, first come first served."""
+    budget = RateBudget(100, window=0.01, margin=0.0)
+    order: list[str] = []
+
+    async def caller(name: str, urgent: bool) -> None:
+        async with budget.slot("app", UPDATE, urgent=urgent):
+            order.append(name)
+
+    release = anyio.Event()
+
+    async def holder() -> None:
+        async with budget.slot("app", UPDATE):
+            await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        await anyio.wait_all_tasks_blocked()
+        for name, urgent in [("u1", False), ("u2", False), ("c1", True), ("u3", False)]:
+            tg.start_soon(caller, name, urgent)
+            await anyio.wait_all_tasks_blocked()
+        tg.start_soon(caller, "c2", True)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    assert order == ["c1", "c2", "u1", "u2", "u3"]
+    assert budget.waiting("app", UPDATE) == 0
+
+
+@pytest.mark.anyio
 async def test_acquire_spends_a_slot_for_one_window() -> None:
     """acquire() needs no release: its slot frees itself one window later."""
     budget = RateBudget(200, window=0.01, margin=0.0)

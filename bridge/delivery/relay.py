@@ -10,10 +10,13 @@ Surfaces come from the router as an ordered candidate list. The relay streams on
 first that can stream and opens; a ``PlatformError`` from ``open`` moves on to the next
 (reported through ``on_surface_error``), and when none can stream the reply is sent once,
 finished, on the first surface that takes it. A failed update is dropped (the next one
-carries the full text and repairs it). Every close is shielded and bounded by
-``close_timeout`` on every path: normal end, source error (partial text + notice,
-``ok=False``), cancellation (closed, then the cancellation goes on). If the close itself
-fails, the final text is sent once more through the next surface.
+carries the full text and repairs it). Every close is shielded and bounded on every
+path: normal end, source error (partial text + notice, ``ok=False``), cancellation
+(closed, then the cancellation goes on). The bound is ``close_timeout`` plus the rate
+budget's current fair share per message: when a thousand messages share 20 calls a
+second, a close may have to wait its turn for a slot, and a fixed few seconds would
+abandon it. If the close itself fails, the final text is sent once more through the
+next surface.
 
 ``pacer`` lets a caller supply the pacing core (anything shaped like ``PacerLike``); by
 default each reply gets a fresh ``Pacer(options)``. The benchmark uses it to run peer
@@ -178,7 +181,7 @@ class _Relay:
                 tg.cancel_scope.cancel()
         except BaseException:
             # Cancellation or a bug: whatever was opened still gets its close.
-            with anyio.move_on_after(self._options.close_timeout, shield=True):
+            with anyio.move_on_after(self._call_bound(), shield=True):
                 await self._wind_up()
             raise
         if self._source_error is not None and not isinstance(self._source_error, LLMError):
@@ -269,7 +272,7 @@ class _Relay:
                 continue
             # Shielded: once DingTalk may have created the message we must learn its
             # handle, or nothing could ever close it.
-            with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+            with anyio.move_on_after(self._call_bound(), shield=True) as scope:
                 try:
                     live = await surface.open()
                 except PlatformError as exc:
@@ -290,7 +293,8 @@ class _Relay:
             return True  # nothing open: the text goes out whole at the close
         surface = self._surfaces[self._index]
         # Not shielded: an update may be abandoned, the next one (or the close) repairs it.
-        with anyio.move_on_after(self._options.close_timeout) as scope:
+        # Queueing for the budget is not a failure of the surface: same bound as a close.
+        with anyio.move_on_after(self._call_bound()) as scope:
             try:
                 await live.update(text)
             except PlatformError as exc:
@@ -309,7 +313,7 @@ class _Relay:
             self._delivered = await self._send_once(text, self._surfaces) and self._delivered
             return
         surface = self._surfaces[self._index]
-        with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+        with anyio.move_on_after(self._call_bound(), shield=True) as scope:
             try:
                 await live.close(text, ok=ok)
             except PlatformError as exc:
@@ -327,7 +331,7 @@ class _Relay:
         """Send ``text`` finished on the first candidate that takes it (shielded, bounded)."""
         pieces = split_text(text, self._options.message_limit_chars)
         for surface in candidates:
-            with anyio.move_on_after(self._options.close_timeout, shield=True) as scope:
+            with anyio.move_on_after(self._call_bound(), shield=True) as scope:
                 try:
                     for piece in pieces:
                         await surface.send_once(piece)
@@ -342,6 +346,10 @@ class _Relay:
             return True
         log.error("no surface delivered the reply (%d characters)", len(text))
         return False
+
+    def _call_bound(self) -> float:
+        """Seconds allowed for one surface call, queueing for the rate budget included."""
+        return self._options.close_timeout + max(0.0, self._budget_interval())
 
     def _surface_failed(self, surface: Surface, error: Exception) -> None:
         log.warning("surface %s failed: %s", surface.name, error)

@@ -150,7 +150,7 @@ class Bridge:
             prompts=load_prompt_set(self._prompts_dir, assistant.prompt),
             source=LLMSource(openai_client, assistant.llm, encoding=encoding),
             trim=partial(trim_history, encoding),
-            build_surface=factory.build,  # type: ignore[arg-type]
+            build_surface=factory.build,
             budget_interval=lambda live: per_call * live,
         )
 

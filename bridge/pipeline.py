@@ -25,15 +25,15 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
-from bridge.config import AssistantConfig, MemoryConfig
+from bridge.config import AssistantConfig, MemoryConfig, SurfaceName
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.conversation.store import Exchange, Store
 from bridge.delivery.journal import JournaledSurface
@@ -75,7 +75,7 @@ class AnswerSource(Protocol):
 
 
 Trim = Callable[[ChatMessage, list[ChatMessage], ChatMessage, int], list[ChatMessage]]
-BuildSurface = Callable[[Turn, str], Surface]
+BuildSurface = Callable[[Turn, SurfaceName], Surface]
 
 
 @dataclass(frozen=True)
@@ -141,24 +141,19 @@ class Pipeline:
         self._tg: TaskGroup | None = None
         self.stats = PipelineStats()
 
-    @asynccontextmanager
-    async def _running(self) -> AsyncIterator[Pipeline]:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            self._accepting = True
-            try:
-                yield self
-            finally:
-                self._accepting = False
-                tg.cancel_scope.cancel()
-        self._tg = None
-
     async def __aenter__(self) -> Pipeline:
-        self._cm = self._running()
-        return await self._cm.__aenter__()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg, self._accepting = tg, True
+        return self
 
-    async def __aexit__(self, *exc_info: object) -> bool | None:
-        return await self._cm.__aexit__(*exc_info)  # type: ignore[arg-type]
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        # Leaving cancels what still runs; each relay closes its message on the way out.
+        self._accepting = False
+        tg, self._tg = self._tg, None
+        assert tg is not None
+        tg.cancel_scope.cancel()
+        return await tg.__aexit__(*exc_info)
 
     # ------------------------------------------------------------------ intake
 

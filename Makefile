@@ -20,6 +20,9 @@ dev: $(STAMP)  ## the local sandbox: emulator + simulated model + bridge
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/pytest
 
+bench: $(STAMP)  ## the benchmark; e.g. make bench ARGS=--quick
+	$(BIN)/bridge bench $(ARGS)
+
 lint: $(STAMP)  ## ruff (lint + format check) and mypy strict on bridge/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

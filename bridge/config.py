@@ -99,6 +99,7 @@ class LLMConfig(_Model):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     encoding: Literal["o200k_base", "cl100k_base"] | None = None
     encodings: dict[str, Literal["o200k_base", "cl100k_base"]] = {}
+    fallback_encoding: Literal["o200k_base", "cl100k_base"] = "cl100k_base"
 
     @model_validator(mode="after")
     def _budget_leaves_room(self) -> LLMConfig:

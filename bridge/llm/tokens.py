@@ -11,7 +11,7 @@ start-up, never from async code.
 Which encoding a model uses: ``LLMConfig.encoding`` forces one; otherwise the longest
 matching model-name prefix of ``LLMConfig.encodings`` wins, then the built-in table
 (gpt-4o/4.1/5, o1/o3/o4 → o200k; gpt-4, gpt-3.5 → cl100k); anything else (DeepSeek,
-Qwen…) gets the fallback: ``encodings["*"]`` when configured, else cl100k. Prefixes are
+Qwen…) gets ``fallback_encoding`` (cl100k unless configured). Prefixes are
 matched case-insensitively against the name and against its last ``/`` segment, so
 ``openai/gpt-4o`` and ``Qwen/Qwen2.5-7B`` resolve like ``gpt-4o`` and ``qwen2.5-7b``.
 """
@@ -102,8 +102,6 @@ BUILTIN_PREFIXES: Mapping[str, EncodingName] = {
     "gpt-3.5": "cl100k_base",
     "gpt-35": "cl100k_base",
 }
-FALLBACK_KEY = "*"
-DEFAULT_FALLBACK: EncodingName = "cl100k_base"
 
 # The usual chat-format overhead (OpenAI cookbook): each message costs a few tokens for
 # its framing, and the reply is primed with a few more.
@@ -133,12 +131,12 @@ def encoding_name(model: str, config: LLMConfig) -> str:
     """The name of the encoding for ``model`` (see the module docstring for the order)."""
     if config.encoding is not None:
         return config.encoding
-    configured = {k.lower(): v for k, v in config.encodings.items() if k != FALLBACK_KEY}
+    configured = {k.lower(): v for k, v in config.encodings.items()}
     for table in (configured, BUILTIN_PREFIXES):
         found = _longest_prefix(model, table)
         if found is not None:
             return found
-    return config.encodings.get(FALLBACK_KEY, DEFAULT_FALLBACK)
+    return config.fallback_encoding
 
 
 def _longest_prefix(model: str, table: Mapping[str, str]) -> str | None:

@@ -80,8 +80,9 @@ def test_configured_prefix_beats_builtin() -> None:
 
 
 def test_fallback_and_override() -> None:
-    """encodings["*"] sets the fallback; encoding forces one for every model."""
-    assert encoding_name("deepseek-chat", LLMConfig(encodings={"*": "o200k_base"})) == "o200k_base"
+    """fallback_encoding covers unknown models; encoding forces one for every model."""
+    fallback = LLMConfig(fallback_encoding="o200k_base")
+    assert encoding_name("deepseek-chat", fallback) == "o200k_base"
     assert encoding_name("gpt-4o", LLMConfig(encoding="cl100k_base")) == "cl100k_base"
 
 

@@ -121,7 +121,7 @@ class PacingConfig(_Model):
     cursor: str = ""
     reasoning: ReasoningMode = "quoted"
     failure_notice: str = "（回答中断，请稍后重试）"
-    close_timeout: PositiveFloat = 5.0
+    close_timeout: PositiveFloat = 15.0
 
 
 class DeliveryConfig(_Model):

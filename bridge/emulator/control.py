@@ -52,7 +52,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_stream import stream_control_routes
+from bridge.emulator.control_stream import patched, stream_control_routes
 from bridge.emulator.dispatch import dispatch
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.state import Emulator
@@ -64,7 +64,6 @@ from bridge.emulator.views import (
     ConversationType,
     DeliverHow,
     FaultSpec,
-    LimitsView,
     View,
 )
 
@@ -271,14 +270,7 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
 
     async def limits(request: Request) -> Any:
         if request.method == "PUT":
-            try:
-                raw = json.loads(await request.body() or b"{}")
-            except ValueError:
-                raw = None
-            if not isinstance(raw, dict):
-                raise EmulatorError("limits must be a JSON object")
-            merged = emulator.limits.model_dump(mode="json") | raw
-            emulator.set_limits(LimitsView.model_validate(merged))
+            emulator.set_limits(patched(emulator.limits, await request.body(), "limits"))
         return emulator.limits
 
     async def clock(request: Request) -> Any:

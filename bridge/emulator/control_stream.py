@@ -42,7 +42,7 @@ from bridge.emulator.dispatch import CALLBACK_TIMEOUT
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.poster import post, raw_request
 from bridge.emulator.state import Emulator
-from bridge.emulator.views import CallbackDoor, DeliveryState, StreamSettingsView
+from bridge.emulator.views import CallbackDoor, DeliveryState
 
 Handler = Callable[[Request], Awaitable[Any]]
 RouteSpec = tuple[str, Handler, list[str], int]
@@ -131,6 +131,17 @@ async def _long_poll(
     return found()
 
 
+def patched(current: M, body: bytes, what: str) -> M:
+    """``current`` with the fields a PUT body gives replaced (the rest kept), validated."""
+    try:
+        raw = json.loads(body or b"{}")
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        raise EmulatorError(f"{what} must be a JSON object")
+    return type(current).model_validate(current.model_dump(mode="json") | raw)
+
+
 def stream_control_routes(emulator: Emulator) -> list[RouteSpec]:
     """Handlers of the Stream and callback control calls (``control`` mounts them)."""
 
@@ -139,14 +150,8 @@ def stream_control_routes(emulator: Emulator) -> list[RouteSpec]:
 
     async def settings(request: Request) -> Any:
         if request.method == "PUT":
-            try:
-                raw = json.loads(await request.body() or b"{}")
-            except ValueError:
-                raw = None
-            if not isinstance(raw, dict):
-                raise EmulatorError("settings must be a JSON object")
-            merged = emulator.stream.settings.model_dump(mode="json") | raw
-            emulator.stream.set_settings(StreamSettingsView.model_validate(merged))
+            body = await request.body()
+            emulator.stream.set_settings(patched(emulator.stream.settings, body, "settings"))
         return emulator.stream.settings
 
     async def connections(request: Request) -> Any:

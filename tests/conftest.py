@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx2
 import pytest
 
 
@@ -9,3 +12,10 @@ import pytest
 def anyio_backend() -> str:
     """Production runs on asyncio; so do the tests."""
     return "asyncio"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx2.AsyncClient]:
+    """One HTTP client for everything a test sends, closed after it."""
+    async with httpx2.AsyncClient(timeout=30) as client:
+        yield client

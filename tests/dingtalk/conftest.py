@@ -31,13 +31,6 @@ async def served() -> AsyncIterator[RunningEmulator]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    """One HTTP client for the test, closed by the fixture that made it."""
-    async with httpx2.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def control(http: httpx2.AsyncClient, served: RunningEmulator) -> EmulatorControl:
     """The emulator's control API."""
     return EmulatorControl(http, served.base_url)

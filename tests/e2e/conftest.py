@@ -273,13 +273,6 @@ def served(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    """One HTTP client for everything the test sends, closed after it."""
-    async with httpx2.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def control(http: httpx2.AsyncClient, served: RunningEmulator) -> EmulatorControl:
     """The emulator's control API."""
     return EmulatorControl(http, served.base_url)

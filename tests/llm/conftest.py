@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx2
 import pytest
 import tiktoken
 
@@ -36,13 +35,6 @@ async def model() -> AsyncIterator[ServedModel]:
             yield ServedModel(simulator, f"{running.base_url}/v1", running.base_url)
         finally:
             simulator.release_stalls()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    """An httpx2 client, closed after the test."""
-    async with httpx2.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture(scope="session")

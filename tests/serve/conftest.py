@@ -81,12 +81,6 @@ async def emulator() -> AsyncIterator[RunningEmulator]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=30) as client:
-        yield client
-
-
 @asynccontextmanager
 async def serving(
     emulator: RunningEmulator, http: httpx2.AsyncClient, settings: dict[str, Any]

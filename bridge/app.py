@@ -225,7 +225,7 @@ class Bridge:
             submit=self._submit,
             push=self.push,
             push_token=push_token.get_secret_value() if push_token else None,
-            reply_hosts=self._reply_hosts(),
+            reply_hosts=self.config.dingtalk.reply_hosts,
             health=self.health,
             max_body_bytes=self.config.serve.max_body_bytes,
             clock=self._clock,
@@ -237,9 +237,6 @@ class Bridge:
             log.info("HTTP doors listening on %s", url)
             task_status.started()
             await anyio.sleep_forever()
-
-    def _reply_hosts(self) -> tuple[str, ...]:
-        return self.config.dingtalk.reply_hosts
 
     def _submit(self, turn: Turn) -> None:
         assistant = self.config.assistant(turn.assistant)
@@ -271,7 +268,7 @@ class Bridge:
                     frame_id=frame.message_id,
                 )
                 reply = Reply(data={"response": _action_response({"accepted": True})})
-            check_reply_hosts(turn, self._reply_hosts())
+            check_reply_hosts(turn, self.config.dingtalk.reply_hosts)
             self._submit(turn)
             return reply
 

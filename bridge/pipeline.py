@@ -243,11 +243,12 @@ class Pipeline:
             for name in names
         ]
         name = turn.assistant
+        memory_key = self._memory_key(turn)
         async with self._limiter:
             self.stats.running += 1
             self._live[name] = self._live.get(name, 0) + 1
             try:
-                messages = await self._prompt(runtime, turn)
+                messages = await self._prompt(runtime, turn, memory_key)
                 result = await relay(
                     runtime.source.stream(messages),
                     surfaces,
@@ -261,7 +262,7 @@ class Pipeline:
         if result.ok:
             self.stats.answered += 1
             await self._store.remember(
-                self._memory_key(turn),
+                memory_key,
                 Exchange(user=turn.text, assistant=result.text, at=self._clock()),
                 limit=self._memory.turns,
             )
@@ -287,7 +288,9 @@ class Pipeline:
             down_for=runtime.config.delivery.down_for,
         )
 
-    async def _prompt(self, runtime: AssistantRuntime, turn: Turn) -> list[ChatMessage]:
+    async def _prompt(
+        self, runtime: AssistantRuntime, turn: Turn, memory_key: str
+    ) -> list[ChatMessage]:
         context = PromptContext(
             assistant_name=runtime.config.name,
             sender_name=turn.sender.nick or "用户",
@@ -297,7 +300,7 @@ class Pipeline:
         )
         system = ChatMessage.system(runtime.prompts.render(context))
         exchanges = await self._store.history(
-            self._memory_key(turn),
+            memory_key,
             now=self._clock(),
             ttl=self._memory.ttl,
             limit=self._memory.turns,

@@ -34,7 +34,6 @@ import httpx2
 from bridge.bench.collect import Sent, calls_by_token, observations
 from bridge.bench.emulator_process import spawned_emulator
 from bridge.bench.metrics import ResourceUse, StrategyFigures, percentile, reply_figures, summarize
-from bridge.bench.model_control import ModelControl
 from bridge.bench.resources import RssSampler, cpu_seconds, raise_fd_limit, rss_bytes
 from bridge.bench.scenario import Mix, ReplySpec, Scenario, build_replies
 from bridge.bench.strategies import Strategy
@@ -180,7 +179,7 @@ class _Bench:
         self._settings = settings
         self._base_url = base_url
         self._control = EmulatorControl(http, base_url)
-        self._model = ModelControl(http, base_url)
+        self._model = self._control.model
         self._progress = progress
         self._phases = len(settings.concurrency) * len(settings.strategies)
         self._phase_index = 0

@@ -21,7 +21,7 @@ calls go out as they are decided and meet DingTalk's QPS limit (403, retried by 
 client like any rate-limit refusal). ``bridge bench --peer-budget`` gives them the
 budget too, which isolates the update rule alone.
 
-The peers override ``Pacer._ready_at`` (when the next update may start) and, for the
+The peers override ``Pacer.ready_at`` (when the next update may start) and, for the
 rules without a timer, turn timed waits into waits for the next event.
 """
 
@@ -82,7 +82,7 @@ class PeerPacer(Pacer):
 class PerChunkPacer(PeerPacer):
     """``per-chunk``: every change goes out as soon as nothing is in flight."""
 
-    def _ready_at(self, *, grown: bool) -> float:
+    def ready_at(self, *, grown: bool) -> float:
         return -math.inf
 
 
@@ -95,10 +95,10 @@ class FixedIntervalPacer(PeerPacer):
         super().__init__(options)
         self._every = interval
 
-    def _ready_at(self, *, grown: bool) -> float:
-        if self._last_update_at is None:
+    def ready_at(self, *, grown: bool) -> float:
+        if self.last_update_at is None:
             return -math.inf
-        return self._last_update_at + self._every
+        return self.last_update_at + self._every
 
 
 class EveryNChunksPacer(PeerPacer):
@@ -123,8 +123,8 @@ class EveryNChunksPacer(PeerPacer):
             self._seen_at_update = self._seen
         return action
 
-    def _ready_at(self, *, grown: bool) -> float:
-        if self._last_update_at is None or self._seen - self._seen_at_update >= self._chunks:
+    def ready_at(self, *, grown: bool) -> float:
+        if self.last_update_at is None or self._seen - self._seen_at_update >= self._chunks:
             return -math.inf
         return math.inf
 
@@ -136,10 +136,10 @@ class TimeOrSizePacer(PeerPacer):
         super().__init__(options, min_growth=chars)
         self._every = interval
 
-    def _ready_at(self, *, grown: bool) -> float:
-        if self._last_update_at is None or grown:
+    def ready_at(self, *, grown: bool) -> float:
+        if self.last_update_at is None or grown:
             return -math.inf
-        return self._last_update_at + self._every
+        return self.last_update_at + self._every
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,7 @@ class Pacer:
         current = self._current()
         base = safe_frame(current)
         if len(base) > self._limit:
-            ready = self._ready_at(grown=True)
+            ready = self.ready_at(grown=True)
             if now < ready:
                 return Wait(ready)
             self._last_update_at = now
@@ -261,7 +261,7 @@ class Pacer:
         frame = safe_frame(shown, cursor) if len(base) + len(cursor) <= self._limit else base
         if not base or frame == self._last_frame:
             return Wait(None)
-        ready = self._ready_at(
+        ready = self.ready_at(
             grown=abs(len(frame) - len(self._last_frame)) >= self._options.min_growth
         )
         if now < ready:
@@ -276,7 +276,18 @@ class Pacer:
         """The current message's text: its reopened fence, then its slice of the reply."""
         return self._reopen + self._transcript.document[self._offset :]
 
-    def _ready_at(self, *, grown: bool) -> float:
+    @property
+    def last_update_at(self) -> float | None:
+        """When the last update (or split) started; None before the first."""
+        return self._last_update_at
+
+    def ready_at(self, *, grown: bool) -> float:
+        """The update rule: the earliest time the next update may start.
+
+        ``grown`` says whether the frame grew by ``min_growth`` since the last update.
+        This is bridge's rule (rule 3 of the module docstring); the benchmark's peer
+        strategies override it to run other rules through the same relay.
+        """
         if self._last_update_at is None:
             return float("-inf")
         gap = self.interval if grown else max(self.interval, self._options.max_idle)

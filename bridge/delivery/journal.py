@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bridge.conversation.store import OpenMessage, Store
@@ -33,14 +34,7 @@ class JournaledMessage:
 
     async def update(self, text: str) -> None:
         await self._inner.update(text)
-        self._record = OpenMessage(
-            message_id=self._record.message_id,
-            assistant=self._record.assistant,
-            surface=self._record.surface,
-            handle=self._record.handle,
-            text=text,
-            opened_at=self._record.opened_at,
-        )
+        self._record = replace(self._record, text=text)
         await self._store.opened(self._record)
 
     async def close(self, text: str, *, ok: bool) -> None:

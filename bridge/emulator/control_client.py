@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.errors import EmulatorError
+from bridge.emulator.model_control import ModelControl
 from bridge.emulator.views import (
     AckView,
     AppKind,
@@ -423,6 +424,11 @@ class EmulatorControl:
         if response.status_code >= 400:
             raise EmulatorError(str(data.get("error", response.text)), status=response.status_code)
         return data
+
+    @property
+    def model(self) -> ModelControl:
+        """The simulated model's own control API, over the same HTTP client."""
+        return ModelControl(self._call)
 
 
 def _present(params: dict[str, Any]) -> dict[str, Any]:

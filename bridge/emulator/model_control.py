@@ -1,30 +1,40 @@
-"""A small typed client for the simulated model's control API (``/_emulator/model/…``).
+"""A typed client for the simulated model's control API (``/_emulator/model/…``).
 
-``EmulatorControl`` drives the emulated DingTalk; the model's own endpoints (speed,
-script library, the record of emissions) have no typed client yet, so the benchmark
-carries this one. Like ``EmulatorControl`` it is given an ``httpx2.AsyncClient`` and
-closes nothing; a refusal raises ``EmulatorError``.
+The model's endpoints (speed, script library, the record of emissions) live beside the
+model (``model.py``). ``EmulatorControl.model`` hands out this client, wired to its own
+request function, so both share one HTTP client and one way of reporting a refusal
+(``EmulatorError``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
-import httpx2
-
-from bridge.emulator.errors import EmulatorError
 from bridge.emulator.model_reply import EmissionView
 from bridge.emulator.model_script import ModelScript, ModelSpeed
 
 __all__ = ["ModelControl"]
 
 
+class ControlCall(Protocol):
+    """Sends one control-API request (a path under ``/_emulator``) and decodes the answer."""
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+    ) -> Awaitable[Any]: ...
+
+
 class ModelControl:
     """Typed calls to ``/_emulator/model/…``."""
 
-    def __init__(self, client: httpx2.AsyncClient, base_url: str) -> None:
-        self._client = client
-        self._base = f"{base_url.rstrip('/')}/_emulator/model"
+    def __init__(self, call: ControlCall) -> None:
+        self._send = call
 
     async def reset(self) -> None:
         """Speed, generator, queue, library, faults and record back to the defaults."""
@@ -57,10 +67,4 @@ class ModelControl:
         *,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        response = await self._client.request(
-            method, f"{self._base}{path}", json=body, params=params
-        )
-        data = response.json()
-        if response.status_code >= 400:
-            raise EmulatorError(str(data.get("error", response.text)), status=response.status_code)
-        return data
+        return await self._send(method, f"/model{path}", body, params=params)

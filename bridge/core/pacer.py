@@ -81,7 +81,9 @@ class Pacer:
         self._transcript = Transcript(options.reasoning)
         # Room kept for "\n\n" + notice when a failed reply is closed.
         self._notice_room = min(len(options.failure_notice) + 2, self._limit // 2)
-        self._oneshot_chars = min(options.oneshot_max_chars, self._limit - self._notice_room)
+        # Not clamped to the message limit: a quick answer longer than one message is
+        # still sent once, in consecutive pieces, rather than streamed and split.
+        self._oneshot_chars = options.oneshot_max_chars
         self._phase = Phase.WINDOW
         self._first_at: float | None = None
         self._finished = False
@@ -216,10 +218,9 @@ class Pacer:
 
     def _from_window(self, now: float) -> Action:
         if self._finished or self._failure is not None:
-            text = self.final_text
-            if len(text) <= self._limit:
-                return self._issue(SendOnce(text), now, Phase.SENDING_ONCE)
-            return self._issue(Open(), now, Phase.OPENING)
+            # Ended inside the window: one finished send, whatever its length; the
+            # driver sends a text over the message limit as consecutive pieces.
+            return self._issue(SendOnce(self.final_text), now, Phase.SENDING_ONCE)
         if self._first_at is None:
             return Wait(None)
         until = self._first_at + self._options.oneshot_window

@@ -157,13 +157,12 @@ class _Relay:
         pacer: PacerLike | None = None,
     ) -> None:
         self._surfaces = surfaces
-        self._options = options
+        # One message limit for the pacer's splits and for sending in pieces.
+        self._options = options = _splittable(options, surfaces)
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
-        self._pacer: PacerLike = (
-            pacer if pacer is not None else Pacer(_splittable(options, surfaces))
-        )
+        self._pacer: PacerLike = pacer if pacer is not None else Pacer(options)
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)

@@ -50,6 +50,16 @@ def test_nothing_happens_before_the_first_event() -> None:
     assert Pacer(OPTIONS).next_action(50.0) == Wait(None)
 
 
+def test_a_reply_inside_the_window_over_the_message_limit_is_still_one_send() -> None:
+    """Ended inside the window but longer than a message: one SendOnce (sent in pieces)."""
+    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    text = "x" * 300
+    pacer = Pacer(options)
+    pacer.feed(TextDelta(text), 0.0)
+    pacer.feed(End("stop"), 0.0)
+    assert pacer.next_action(0.0) == SendOnce(text)
+
+
 def test_the_window_passing_opens_the_message() -> None:
     """Once the window is over the message opens, with no text of its own."""
     pacer = Pacer(OPTIONS)

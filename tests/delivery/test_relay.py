@@ -43,6 +43,7 @@ class FakeSurface:
 
     name: str
     can_stream: bool = True
+    single_message: bool = False
     fail_open: bool = False
     fail_update: bool = False
     fail_close: bool = False
@@ -127,6 +128,25 @@ async def test_a_short_answer_is_one_send_once() -> None:
     result = await relay(source(["Hello", " world\n"]), [surface], WIDE_WINDOW)
     assert surface.calls == [("send_once", "Hello world")]
     assert result == RelayResult("Hello world", True, "ai_reply", 0, 0, 0, 1, 0)
+
+
+async def test_a_quick_answer_over_the_limit_is_sent_once_in_pieces() -> None:
+    """Inside the window but over the message limit: consecutive finished pieces."""
+    surface = FakeSurface("robot_send", can_stream=False)
+    small = WIDE_WINDOW.model_copy(update={"message_limit_chars": 200})
+    result = await relay(source(["x" * 150, "y" * 150]), [surface], small)
+    assert surface.kinds() == ["send_once", "send_once"]
+    assert "".join(text for _, text in surface.calls) == "x" * 150 + "y" * 150
+    assert (result.ok, result.opens, result.send_once) == (True, 0, 2)
+
+
+async def test_a_single_message_surface_gets_the_quick_answer_whole() -> None:
+    """Reply mode holds one message: a quick long answer goes out whole, not in pieces."""
+    surface = FakeSurface("ai_reply", single_message=True)
+    small = WIDE_WINDOW.model_copy(update={"message_limit_chars": 200})
+    result = await relay(source(["x" * 150, "y" * 150]), [surface], small)
+    assert surface.calls == [("send_once", "x" * 150 + "y" * 150)]
+    assert (result.ok, result.send_once) == (True, 1)
 
 
 async def test_a_long_answer_streams_open_updates_close() -> None:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from bridge.core.options import ReasoningMode
 from bridge.errors import ConfigError
 
 __all__ = [
@@ -48,7 +49,6 @@ PositiveInt = Annotated[int, Field(gt=0)]
 SurfaceName = Literal[
     "ai_reply", "ai_stepwise", "ai_card", "ai_webhook", "robot_webhook", "robot_send"
 ]
-ReasoningMode = Literal["hidden", "quoted", "kept"]
 
 
 class _Model(BaseModel):

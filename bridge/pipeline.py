@@ -36,6 +36,7 @@ from anyio.abc import TaskGroup
 from bridge.config import AssistantConfig, MemoryConfig, SurfaceName
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.conversation.store import Exchange, Store
+from bridge.core.events import LLMEvent
 from bridge.delivery.journal import JournaledSurface
 from bridge.delivery.relay import RelayResult, relay
 from bridge.delivery.router import SurfaceHealth, candidates
@@ -47,7 +48,6 @@ from bridge.errors import (
     PlatformQuotaExceeded,
     PlatformRejected,
 )
-from bridge.llm.events import LLMEvent
 from bridge.llm.messages import ChatMessage
 from bridge.turn import ConversationType, Turn
 

@@ -15,6 +15,7 @@ import pytest
 from bridge.config import AssistantConfig, MemoryConfig, PacingConfig
 from bridge.conversation.prompts import PromptSet, PromptTemplate
 from bridge.conversation.store import MemoryStore
+from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.errors import (
     InboundError,
     PlatformPermissionDenied,
@@ -24,7 +25,6 @@ from bridge.errors import (
     PlatformUnavailable,
     SessionExpired,
 )
-from bridge.llm.events import End, LLMEvent, TextDelta
 from bridge.llm.messages import ChatMessage
 from bridge.pipeline import AssistantRuntime, Pipeline, surface_is_broken
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn

@@ -39,7 +39,7 @@ from bridge.bench.scenario import Mix, ReplySpec, Scenario, build_replies
 from bridge.bench.strategies import Strategy
 from bridge.config import DeliveryConfig, DingTalkConfig, LLMConfig, PacingConfig
 from bridge.delivery.ai import AiReplySurface, AiTemplate
-from bridge.delivery.relay import relay
+from bridge.delivery.relay import pacing_options, relay
 from bridge.delivery.surface import LiveMessage
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
@@ -288,7 +288,7 @@ class _Bench:
                             [surface],
                             pacing,
                             budget_interval=budget_share,
-                            pacer=strategy.make(pacing),
+                            pacer=strategy.make(pacing_options(pacing)),
                         )
                     finally:
                         state.live -= 1

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bridge.config import PacingConfig
 from bridge.core.actions import Action, Update, Wait
+from bridge.core.events import LLMEvent, ReasoningDelta, TextDelta
+from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
 from bridge.delivery.relay import PacerLike
-from bridge.llm.events import LLMEvent, ReasoningDelta, TextDelta
 
 __all__ = [
     "STRATEGIES",
@@ -58,14 +58,13 @@ class PeerPacer(Pacer):
     timer = True
     """False: only a model event can trigger an update (text waits while the model pauses)."""
 
-    def __init__(self, options: PacingConfig, *, min_growth: int = 1) -> None:
+    def __init__(self, options: PacingOptions, *, min_growth: int = 1) -> None:
         super().__init__(
-            options.model_copy(
-                update={
-                    "oneshot_window": 0.0,
-                    "max_updates_per_reply": PEER_MAX_UPDATES,
-                    "min_growth": min_growth,
-                }
+            replace(
+                options,
+                oneshot_window=0.0,
+                max_updates_per_reply=PEER_MAX_UPDATES,
+                min_growth=min_growth,
             )
         )
 
@@ -91,7 +90,7 @@ class FixedIntervalPacer(PeerPacer):
 
     timer = False
 
-    def __init__(self, options: PacingConfig, interval: float = 0.8) -> None:
+    def __init__(self, options: PacingOptions, interval: float = 0.8) -> None:
         super().__init__(options)
         self._every = interval
 
@@ -106,7 +105,7 @@ class EveryNChunksPacer(PeerPacer):
 
     timer = False
 
-    def __init__(self, options: PacingConfig, chunks: int = 8) -> None:
+    def __init__(self, options: PacingOptions, chunks: int = 8) -> None:
         super().__init__(options)
         self._chunks = chunks
         self._seen = 0
@@ -132,7 +131,7 @@ class EveryNChunksPacer(PeerPacer):
 class TimeOrSizePacer(PeerPacer):
     """``time-or-size``: ``interval`` since the last update or ``chars`` new characters."""
 
-    def __init__(self, options: PacingConfig, interval: float = 0.8, chars: int = 24) -> None:
+    def __init__(self, options: PacingOptions, interval: float = 0.8, chars: int = 24) -> None:
         super().__init__(options, min_growth=chars)
         self._every = interval
 
@@ -152,7 +151,7 @@ class Strategy:
 
     name: str
     rule: str
-    make: Callable[[PacingConfig], PacerLike]
+    make: Callable[[PacingOptions], PacerLike]
     shares_budget: bool = False
 
 

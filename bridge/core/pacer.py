@@ -30,12 +30,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
-from bridge.config import PacingConfig
 from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.core.frames import normalize, safe_frame, split_point, with_notice
+from bridge.core.options import PacingOptions
 from bridge.core.transcript import Transcript
-from bridge.errors import BridgeError
-from bridge.llm.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 
 __all__ = ["Pacer", "PacingError", "Phase"]
 
@@ -47,7 +46,7 @@ MAX_UPDATE_FAILURES = 3
 RTT_WEIGHT = 0.3
 
 
-class PacingError(BridgeError):
+class PacingError(Exception):
     """The pacer was driven out of order (a bug in its driver, never a user error)."""
 
 
@@ -75,7 +74,7 @@ _NEXT: dict[Phase, frozenset[Phase]] = {
 class Pacer:
     """The pacing state of one reply; see the module docstring for the rules."""
 
-    def __init__(self, options: PacingConfig) -> None:
+    def __init__(self, options: PacingOptions) -> None:
         self._options = options
         self._limit = options.message_limit_chars
         self._transcript = Transcript(options.reasoning)

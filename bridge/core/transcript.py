@@ -16,8 +16,8 @@ LLM source before they get here; this module only sees typed deltas.
 
 from __future__ import annotations
 
-from bridge.config import ReasoningMode
 from bridge.core.frames import canonical
+from bridge.core.options import ReasoningMode
 
 __all__ = ["KEPT_TITLE", "THINKING_TITLE", "Transcript", "quote"]
 

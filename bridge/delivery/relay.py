@@ -28,20 +28,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import anyio
 
 from bridge.config import PacingConfig
 from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.events import End, LLMEvent
 from bridge.core.frames import split_text
+from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
 from bridge.delivery.surface import LiveMessage, Surface
 from bridge.errors import LLMError, PlatformError
-from bridge.llm.events import End, LLMEvent
 
-__all__ = ["EventSource", "PacerLike", "RelayResult", "relay"]
+__all__ = ["EventSource", "PacerLike", "RelayResult", "pacing_options", "relay"]
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,23 @@ async def _entered(events: EventSource) -> AsyncIterator[AsyncIterator[LLMEvent]
 NO_SPLIT = 10**9  # a message limit no answer reaches
 
 
-def _splittable(options: PacingConfig, surfaces: Sequence[Surface]) -> PacingConfig:
+def pacing_options(config: PacingConfig) -> PacingOptions:
+    """The pacing core's options from the validated ``[pacing]`` section."""
+    return PacingOptions(
+        oneshot_window=config.oneshot_window,
+        oneshot_max_chars=config.oneshot_max_chars,
+        min_interval=config.min_interval,
+        min_growth=config.min_growth,
+        max_idle=config.max_idle,
+        max_updates_per_reply=config.max_updates_per_reply,
+        message_limit_chars=config.message_limit_chars,
+        cursor=config.cursor,
+        reasoning=config.reasoning,
+        failure_notice=config.failure_notice,
+    )
+
+
+def _splittable(options: PacingOptions, surfaces: Sequence[Surface]) -> PacingOptions:
     """``options``, without splits when no surface could carry a continued message.
 
     A surface with ``single_message`` (reply mode: one token, one message) cannot show a
@@ -141,7 +158,7 @@ def _splittable(options: PacingConfig, surfaces: Sequence[Surface]) -> PacingCon
     """
     if any(not getattr(surface, "single_message", False) for surface in surfaces):
         return options
-    return options.model_copy(update={"message_limit_chars": NO_SPLIT})
+    return replace(options, message_limit_chars=NO_SPLIT)
 
 
 class _Relay:
@@ -157,12 +174,13 @@ class _Relay:
         pacer: PacerLike | None = None,
     ) -> None:
         self._surfaces = surfaces
+        self._close_timeout = options.close_timeout
         # One message limit for the pacer's splits and for sending in pieces.
-        self._options = options = _splittable(options, surfaces)
+        self._options = core = _splittable(pacing_options(options), surfaces)
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
-        self._pacer: PacerLike = pacer if pacer is not None else Pacer(options)
+        self._pacer: PacerLike = pacer if pacer is not None else Pacer(core)
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)
@@ -348,7 +366,7 @@ class _Relay:
 
     def _call_bound(self) -> float:
         """Seconds allowed for one surface call, queueing for the rate budget included."""
-        return self._options.close_timeout + max(0.0, self._budget_interval())
+        return self._close_timeout + max(0.0, self._budget_interval())
 
     def _surface_failed(self, surface: Surface, error: Exception) -> None:
         log.warning("surface %s failed: %s", surface.name, error)

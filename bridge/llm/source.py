@@ -42,8 +42,8 @@ import tiktoken
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from bridge.config import LLMConfig
+from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
-from bridge.llm.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.llm.messages import ChatMessage
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text

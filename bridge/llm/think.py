@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bridge.llm.events import ReasoningDelta, TextDelta
+from bridge.core.events import ReasoningDelta, TextDelta
 
 OPEN = "<think>"
 CLOSE = "</think>"

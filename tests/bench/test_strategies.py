@@ -13,12 +13,12 @@ from bridge.bench.strategies import (
     TimeOrSizePacer,
     strategy,
 )
-from bridge.config import PacingConfig
 from bridge.core.actions import Close, Open, SendOnce, Update, Wait
+from bridge.core.events import End, TextDelta
+from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
-from bridge.llm.events import End, TextDelta
 
-OPTIONS = PacingConfig()
+OPTIONS = PacingOptions()
 
 
 def live(pacer: Pacer, first: str = "ab", now: float = 0.0) -> Pacer:

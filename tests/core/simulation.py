@@ -12,11 +12,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bridge.config import PacingConfig
 from bridge.core.actions import Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.events import End, LLMEvent
 from bridge.core.frames import normalize
+from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
-from bridge.llm.events import End, LLMEvent
 
 __all__ = ["Trace", "opens_and_closes", "rejoin", "simulate"]
 
@@ -42,7 +42,7 @@ class Trace:
 
 
 def simulate(
-    options: PacingConfig,
+    options: PacingOptions,
     events: Sequence[tuple[float, LLMEvent]],
     round_trips: Sequence[float] = (0.1,),
     *,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from bridge.config import PacingConfig
 from bridge.core.actions import Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.events import End, ReasoningDelta, TextDelta, Usage
+from bridge.core.options import PacingOptions
 from bridge.core.pacer import MAX_UPDATE_FAILURES, Pacer, PacingError, Phase
 from bridge.core.transcript import THINKING_TITLE
-from bridge.llm.events import End, ReasoningDelta, TextDelta, Usage
 from tests.core.simulation import rejoin, simulate
 
 NOTICE = "（回答中断）"
-OPTIONS = PacingConfig(
+OPTIONS = PacingOptions(
     oneshot_window=1.0,
     oneshot_max_chars=300,
     min_interval=0.8,
@@ -22,7 +24,7 @@ OPTIONS = PacingConfig(
 )
 
 
-def opened(options: PacingConfig = OPTIONS, text: str = "Hello there, ") -> Pacer:
+def opened(options: PacingOptions = OPTIONS, text: str = "Hello there, ") -> Pacer:
     """A pacer past its window with its message open, at t=1.0."""
     pacer = Pacer(options)
     pacer.feed(TextDelta(text), 0.0)
@@ -52,7 +54,7 @@ def test_nothing_happens_before_the_first_event() -> None:
 
 def test_a_reply_inside_the_window_over_the_message_limit_is_still_one_send() -> None:
     """Ended inside the window but longer than a message: one SendOnce (sent in pieces)."""
-    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    options = replace(OPTIONS, message_limit_chars=200)
     text = "x" * 300
     pacer = Pacer(options)
     pacer.feed(TextDelta(text), 0.0)
@@ -132,7 +134,7 @@ def test_the_budget_share_stretches_the_interval() -> None:
 
 def test_max_updates_caps_the_updates_but_not_the_close() -> None:
     """After max_updates_per_reply updates only the close goes out, with all the text."""
-    options = OPTIONS.model_copy(update={"max_updates_per_reply": 2})
+    options = replace(OPTIONS, max_updates_per_reply=2)
     events = [(i * 1.0, TextDelta(f"chunk number {i} ")) for i in range(10)]
     trace = simulate(options, [*events, (10.0, End("stop"))])
     assert len(trace.of(Update)) == 2
@@ -218,7 +220,7 @@ def test_events_after_the_end_are_ignored() -> None:
 
 def test_the_cursor_is_shown_while_streaming_but_never_closed_with() -> None:
     """Intermediate frames end with the cursor; the close text does not."""
-    options = OPTIONS.model_copy(update={"cursor": "▍"})
+    options = replace(OPTIONS, cursor="▍")
     pacer = opened(options)
     assert pacer.next_action(1.0) == Update("Hello there,▍")
     pacer.update_done(1.0, True)
@@ -228,7 +230,7 @@ def test_the_cursor_is_shown_while_streaming_but_never_closed_with() -> None:
 
 def test_a_long_message_splits_into_a_continued_one() -> None:
     """Past the limit the message closes at a boundary and updates carry the new text."""
-    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    options = replace(OPTIONS, message_limit_chars=200)
     pacer = opened(options, text="p" * 150 + "\n\n")
     pacer.next_action(1.0)
     pacer.update_done(1.0, True)
@@ -243,7 +245,7 @@ def test_a_long_message_splits_into_a_continued_one() -> None:
 
 def test_a_long_code_block_is_closed_and_reopened_across_messages() -> None:
     """The finished message closes its fence; the continued one reopens it."""
-    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    options = replace(OPTIONS, message_limit_chars=200)
     code = "```sh\n" + "".join(f"echo line {i}\n" for i in range(40)) + "```\n"
     trace = simulate(options, [(0.0, TextDelta(code)), (5.0, End("stop"))])
     splits = trace.of(Split)
@@ -268,7 +270,7 @@ def test_quoted_reasoning_shows_while_thinking_and_leaves_the_close() -> None:
 
 def test_hidden_reasoning_sends_no_empty_updates() -> None:
     """While a hidden reasoning runs the open message is left alone."""
-    options = OPTIONS.model_copy(update={"reasoning": "hidden"})
+    options = replace(OPTIONS, reasoning="hidden")
     pacer = Pacer(options)
     pacer.feed(ReasoningDelta("Let me see"), 0.0)
     assert pacer.next_action(1.0) == Open()

@@ -12,10 +12,10 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.config import PacingConfig
 from bridge.core.actions import Close, Open, SendOnce, Split, Update
+from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta
 from bridge.core.frames import canonical, normalize
-from bridge.llm.events import End, LLMEvent, ReasoningDelta, TextDelta
+from bridge.core.options import PacingOptions
 from tests.core.simulation import opens_and_closes, rejoin, simulate
 
 NOTICE = "（回答中断）"
@@ -61,7 +61,7 @@ def streams(
 
 
 _OPTIONS = st.builds(
-    PacingConfig,
+    PacingOptions,
     oneshot_window=st.sampled_from([0.0, 0.5, 1.0]),
     oneshot_max_chars=st.sampled_from([50, 300]),
     min_interval=st.sampled_from([0.3, 0.8]),
@@ -83,7 +83,7 @@ _ROUND_TRIPS = st.lists(st.floats(0.0, 2.0), min_size=1, max_size=5)
 )
 def test_the_closed_text_is_the_model_text(
     stream: tuple[list[tuple[float, LLMEvent]], str],
-    options: PacingConfig,
+    options: PacingOptions,
     round_trips: list[float],
 ) -> None:
     """The reply's messages rejoin to normalize(model text), each within the limit."""
@@ -109,7 +109,7 @@ def test_the_closed_text_is_the_model_text(
 )
 def test_updates_stay_under_the_interval_bound(
     stream: tuple[list[tuple[float, LLMEvent]], str],
-    options: PacingConfig,
+    options: PacingOptions,
     round_trips: list[float],
     budget: float,
 ) -> None:
@@ -127,7 +127,7 @@ def test_updates_stay_under_the_interval_bound(
 @given(stream=streams(), options=_OPTIONS, round_trips=_ROUND_TRIPS)
 def test_a_reply_inside_the_window_is_one_send_once(
     stream: tuple[list[tuple[float, LLMEvent]], str],
-    options: PacingConfig,
+    options: PacingOptions,
     round_trips: list[float],
 ) -> None:
     """A stream that ends inside the window (time and size) is exactly one SendOnce."""
@@ -151,7 +151,7 @@ def test_a_reply_inside_the_window_is_one_send_once(
 )
 def test_every_open_has_a_close(
     stream: tuple[list[tuple[float, LLMEvent]], str],
-    options: PacingConfig,
+    options: PacingOptions,
     round_trips: list[float],
     fail_at: float,
     cancel: bool,

@@ -10,11 +10,11 @@ import anyio
 import pytest
 
 from bridge.config import PacingConfig
+from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.core.frames import normalize
 from bridge.delivery.relay import RelayResult, relay
 from bridge.delivery.surface import LiveMessage
 from bridge.errors import LLMError, PlatformPermissionDenied, PlatformUnavailable
-from bridge.llm.events import End, LLMEvent, TextDelta
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.llm.events import ReasoningDelta, TextDelta
+from bridge.core.events import ReasoningDelta, TextDelta
 from bridge.llm.think import ThinkSplitter
 
 

@@ -1,7 +1,9 @@
-"""Typed events of one streamed model answer, as the relay and the pacing core see them.
+"""Typed events of one streamed model answer, as the pacing core and the relay see them.
 
-The LLM source turns openai chunks into these; nothing past the source sees an openai
-type. A failure is not an event: the source raises ``LLMError`` from its iterator.
+They live in the core because the core consumes them and imports nothing outside the
+standard library; the LLM source (``bridge.llm.source``) turns openai chunks into them,
+so nothing past the source sees an openai type. A failure is not an event: the source
+raises ``LLMError`` from its iterator.
 """
 
 from __future__ import annotations

@@ -16,15 +16,20 @@ from typing import TypeVar
 import typer
 
 from bridge.errors import BridgeError, ExitCode
+from bridge.logcontext import install as install_log_context
 
 T = TypeVar("T")
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log to stderr, at DEBUG with ``verbose``; never log credential-bearing URLs."""
+    """Log to stderr, at DEBUG with ``verbose``; never log credential-bearing URLs.
+
+    Lines written while a reply is in flight end with its ids (``bridge.logcontext``).
+    """
+    install_log_context()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s",
         stream=sys.stderr,
     )
     # httpx2 logs every request URL at INFO; webhook URLs are credentials.

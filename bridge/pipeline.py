@@ -49,6 +49,8 @@ from bridge.errors import (
     PlatformRejected,
 )
 from bridge.llm.messages import ChatMessage
+from bridge.logcontext import install as install_log_context
+from bridge.logcontext import reply_context
 from bridge.turn import ConversationType, Turn
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,7 @@ class Pipeline:
         self._idle.set()
         self._tg: TaskGroup | None = None
         self.stats = PipelineStats()
+        install_log_context()
 
     async def __aenter__(self) -> Pipeline:
         tg = anyio.create_task_group()
@@ -220,7 +223,14 @@ class Pipeline:
             log.error("answer for %s failed: %s", turn.conversation_key, exc)
 
     async def answer(self, turn: Turn) -> RelayResult | None:
-        """Answer one Turn now (no dedup, no queue); None when no surface can reach it."""
+        """Answer one Turn now (no dedup, no queue); None when no surface can reach it.
+
+        Every log line written while it runs carries the Turn's ids (``bridge.logcontext``).
+        """
+        with reply_context(turn.assistant, turn.conversation_key):
+            return await self._answer(turn)
+
+    async def _answer(self, turn: Turn) -> RelayResult | None:
         runtime = self._runtimes[turn.assistant]
         now = self._clock()
         names = candidates(turn, runtime.config.delivery.prefer, self._health, now=now)
@@ -259,6 +269,13 @@ class Pipeline:
             finally:
                 self.stats.running -= 1
                 self._live[name] -= 1
+        calls = result.opens + result.updates + result.closes + result.send_once
+        log.info(
+            "reply %s on %s after %d calls",
+            "delivered" if result.ok else "failed",
+            result.surface or "no surface",
+            calls,
+        )
         if result.ok:
             self.stats.answered += 1
             await self._store.remember(

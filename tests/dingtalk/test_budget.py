@@ -157,14 +157,39 @@ async def test_urgent_callers_go_first_in_their_own_order() -> None:
     assert budget.waiting("app", UPDATE) == 0
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.mark.anyio
 async def test_acquire_spends_a_slot_for_one_window() -> None:
-    """acquire() needs no release: its slot frees itself one window later."""
-    budget = RateBudget(200, window=0.01, margin=0.0)
+    """acquire() needs no release: its slot stays taken for one window, then frees itself."""
+    clock = FakeClock()
+    budget = RateBudget(200, window=0.01, margin=0.0, clock=clock)
     assert budget.limit == 2
-    for _ in range(6):
+    await budget.acquire("app", UPDATE)
+    await budget.acquire("app", UPDATE)
+    assert budget.in_use("app", UPDATE) == 2  # both spent, cooling down
+    granted = anyio.Event()
+
+    async def third() -> None:
         await budget.acquire("app", UPDATE)
-    assert budget.in_use("app", UPDATE) <= 2
+        granted.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(third)
+        await anyio.wait_all_tasks_blocked()
+        assert not granted.is_set(), "a third call within the window must wait"
+        assert budget.waiting("app", UPDATE) == 1
+        clock.now += 0.01  # the window passes: both slots free
+    assert granted.is_set()
+    assert budget.in_use("app", UPDATE) == 1  # the third one's slot, cooling now
     assert budget.waiting("app", UPDATE) == 0
 
 

@@ -18,7 +18,8 @@ import anyio.abc
 import typer
 
 from bridge.bench.command import bench
-from bridge.config import Config, config_to_text, load_config
+from bridge.config import Config, load_config
+from bridge.config_text import config_to_text
 from bridge.console import run_reporting, setup_logging
 from bridge.errors import ExitCode
 from bridge.sandbox.command import dev

@@ -6,7 +6,8 @@ Every problem becomes one ``ConfigError`` that names the file and the dotted key
 unknown keys, wrong types, out-of-range values, a missing environment variable.
 
 Secrets (``client_secret``, ``api_key``…) are ``SecretStr``: they print as ``**********``
-in every repr, log line and ``bridge config check`` output.
+in every repr, log line and ``bridge config check`` output (printed by
+``bridge.config_text``).
 
 Each ``[[assistants]]`` entry may override ``llm``, ``pacing`` and ``delivery``; the
 override is merged key by key over the top-level section, and every assistant ends up
@@ -37,7 +38,6 @@ __all__ = [
     "RetryConfig",
     "ServeConfig",
     "SurfaceName",
-    "config_to_text",
     "load_config",
     "parse_config",
 ]
@@ -251,55 +251,6 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
         return Config.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc, source, _merge_overrides(resolved)) from None
-
-
-def config_to_text(config: Config) -> str:
-    """The resolved configuration as TOML-like text, secrets masked."""
-    lines: list[str] = []
-    data = config.model_dump(mode="json")
-    assistants = data.pop("assistants")
-    _emit(lines, data, ())
-    for assistant in assistants:
-        lines.append("")
-        lines.append("[[assistants]]")
-        nested = {k: v for k, v in assistant.items() if isinstance(v, dict)}
-        flat = {k: v for k, v in assistant.items() if not isinstance(v, dict)}
-        for key, value in flat.items():
-            lines.append(_toml_line(key, value))
-        _emit(lines, nested, ("assistants",))
-    return "\n".join(lines).strip() + "\n"
-
-
-def _emit(lines: list[str], table: dict[str, Any], prefix: tuple[str, ...]) -> None:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, dict) or not v}
-    tables = {k: v for k, v in table.items() if isinstance(v, dict) and v}
-    if prefix and scalars:
-        lines.append("")
-        lines.append(f"[{'.'.join(prefix)}]")
-    for key, value in scalars.items():
-        lines.append(_toml_line(key, value))
-    for key, value in tables.items():
-        _emit(lines, value, (*prefix, key))
-
-
-def _toml_line(key: str, value: object) -> str:
-    # TOML has no null: an unset optional key is shown commented out.
-    if value is None:
-        return f"# {key} = (unset)"
-    return f"{key} = {_toml_value(value)}"
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
 
 
 def _substitute(value: Any, env: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:

@@ -20,7 +20,7 @@ import typer
 from bridge.bench.command import bench
 from bridge.config import Config, load_config
 from bridge.config_text import config_to_text
-from bridge.console import run_reporting, setup_logging
+from bridge.console import LogFormat, run_reporting, setup_logging
 from bridge.errors import ExitCode
 from bridge.sandbox.command import dev
 
@@ -36,6 +36,10 @@ app.add_typer(config_app, name="config")
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option("--log-format", help="Log lines as text, or as JSON objects for collectors."),
+]
 
 
 @config_app.command("check")
@@ -54,13 +58,15 @@ ConfigFile = Annotated[
 
 
 @app.command()
-def serve(config: ConfigFile, verbose: Verbose = False) -> None:
+def serve(
+    config: ConfigFile, verbose: Verbose = False, log_format: LogFormatOption = "text"
+) -> None:
     """Run the service: Stream mode and/or HTTP callbacks, the push API, /healthz.
 
     SIGTERM (or Ctrl-C) stops intake, lets replies in flight finish within
     [serve] grace_period, and closes any that are still open.
     """
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     loaded = run_reporting(lambda: load_config(config, os.environ))
     run_reporting(lambda: anyio.run(_serve, loaded))
 
@@ -105,9 +111,10 @@ def send(
         str | None, typer.Option(help="Which [[assistants]] entry (default: the first).")
     ] = None,
     verbose: Verbose = False,
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Run PROMPT and stream the answer to a user or a group (proactive mode)."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     loaded = run_reporting(lambda: load_config(config, os.environ))
     result = run_reporting(lambda: anyio.run(_send, loaded, assistant, to, prompt))
     if not result:

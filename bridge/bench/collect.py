@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from bridge.bench.metrics import Observation, Visible
 from bridge.bench.scenario import ReplySpec
-from bridge.emulator.model_reply import EmissionView
-from bridge.emulator.views import CallView, MessageView
+from bridge.emulator.control.views import CallView, MessageView
+from bridge.emulator.model.reply import EmissionView
 
 __all__ = ["Sent", "calls_by_token", "emitted_times", "observations"]
 

@@ -100,7 +100,7 @@ def bench(
     from bridge.bench.scenario import Mix
     from bridge.bench.strategies import STRATEGIES, strategy
     from bridge.config import PacingConfig
-    from bridge.emulator.model_script import ModelSpeed
+    from bridge.emulator.model.script import ModelSpeed
 
     # Failed replies are counted in the figures; their log lines would bury the table.
     logging.basicConfig(level=logging.WARNING if verbose else logging.CRITICAL, stream=sys.stderr)

@@ -44,8 +44,8 @@ from bridge.delivery.surface import LiveMessage
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import ModelSpeed
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.model.script import ModelSpeed
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import LLMSource, create_openai_client

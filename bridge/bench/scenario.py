@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bridge.emulator.model_script import (
+from bridge.emulator.model.script import (
     Directives,
     GeneratorSpec,
     ModelFault,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from bridge.emulator.control import control_routes
-from bridge.emulator.gateway import gateway_routes
-from bridge.emulator.model import model_routes
-from bridge.emulator.openapi import openapi_routes
-from bridge.emulator.page import page_routes
+from bridge.emulator.control.routes import control_routes
+from bridge.emulator.gateway.routes import gateway_routes
+from bridge.emulator.model.simulator import model_routes
+from bridge.emulator.openapi.routes import openapi_routes
+from bridge.emulator.page.routes import page_routes
 from bridge.emulator.state import Emulator
-from bridge.emulator.webhooks import webhook_routes
+from bridge.emulator.webhooks.routes import webhook_routes
 
 
 def create_app(emulator: Emulator) -> Starlette:

@@ -16,22 +16,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bridge.emulator.apps import Apps
-from bridge.emulator.bus import EventBus
-from bridge.emulator.calllog import CallLog
-from bridge.emulator.cards import Cards
-from bridge.emulator.clock import EmulatorClock
-from bridge.emulator.content import Template, Templates
+from bridge.emulator.control.views import LimitsView, StreamSettingsView, WorldView
 from bridge.emulator.errors import EmulatorError
-from bridge.emulator.faults import Faults, RateLimiter
-from bridge.emulator.inbound import Inbound
-from bridge.emulator.interaction import AiInteractions
-from bridge.emulator.model import ModelSimulator
-from bridge.emulator.poster import Callbacks
-from bridge.emulator.robots import Robots
-from bridge.emulator.stream import StreamHub
-from bridge.emulator.transcript import MessageState, Transcript
-from bridge.emulator.views import LimitsView, StreamSettingsView, WorldView
+from bridge.emulator.gateway.hub import StreamHub
+from bridge.emulator.model.simulator import ModelSimulator
+from bridge.emulator.openapi.apps import Apps
+from bridge.emulator.openapi.cards import Cards
+from bridge.emulator.openapi.faults import Faults, RateLimiter
+from bridge.emulator.openapi.interaction import AiInteractions
+from bridge.emulator.openapi.robots import Robots
+from bridge.emulator.webhooks.inbound import Inbound
+from bridge.emulator.webhooks.poster import Callbacks
+from bridge.emulator.world.bus import EventBus
+from bridge.emulator.world.calllog import CallLog
+from bridge.emulator.world.clock import EmulatorClock
+from bridge.emulator.world.content import Template, Templates
+from bridge.emulator.world.transcript import MessageState, Transcript
 
 DEFAULT_APP = "dingbridge-dev"
 DEFAULT_SECRET = "dev-secret"

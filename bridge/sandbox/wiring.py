@@ -36,8 +36,8 @@ from bridge.config import (
     ServeConfig,
     SurfaceName,
 )
-from bridge.emulator.model import MODEL_ID
-from bridge.emulator.model_script import ModelScript
+from bridge.emulator.model.script import ModelScript
+from bridge.emulator.model.simulator import MODEL_ID
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET, Emulator
 
 __all__ = [

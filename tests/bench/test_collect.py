@@ -7,8 +7,8 @@ from typing import Any
 from bridge.bench.collect import Sent, calls_by_token, emitted_times, observations
 from bridge.bench.scenario import Scenario, build_replies
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.model_reply import EmissionView, EmittedChunk
-from bridge.emulator.views import CallView, ChangeView, MessageView
+from bridge.emulator.control.views import CallView, ChangeView, MessageView
+from bridge.emulator.model.reply import EmissionView, EmittedChunk
 
 
 def call(seq: int, token: str, status: int = 200) -> CallView:

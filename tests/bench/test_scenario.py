@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bridge.bench.scenario import Mix, ReplyKind, Scenario, build_replies
-from bridge.emulator.model_script import ModelSpeed, parse_directives
+from bridge.emulator.model.script import ModelSpeed, parse_directives
 
 
 def test_kinds_are_dealt_in_proportion() -> None:

@@ -13,7 +13,7 @@ import pytest
 from bridge.config import DingTalkConfig, RetryConfig
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
-from bridge.emulator.control_client import EmulatorControl
+from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 

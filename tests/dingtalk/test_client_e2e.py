@@ -13,7 +13,7 @@ import pytest
 from bridge.dingtalk import wire
 from bridge.dingtalk.client import DingTalkClient, mask_url
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_client import EmulatorControl
+from bridge.emulator.control.client import EmulatorControl
 from bridge.errors import (
     InvalidConversationToken,
     PlatformAuthError,

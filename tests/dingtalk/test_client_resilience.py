@@ -14,8 +14,8 @@ from bridge.config import DingTalkConfig
 from bridge.dingtalk import wire
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.views import FaultSpec
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import FaultSpec
 from bridge.errors import (
     PlatformPermissionDenied,
     PlatformQuotaExceeded,

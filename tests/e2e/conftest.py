@@ -44,9 +44,9 @@ from bridge.delivery.surface import Surface
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model import MODEL_ID, ModelSimulator
-from bridge.emulator.model_script import (
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import CallView, InboundView, MessageView
+from bridge.emulator.model.script import (
     GeneratorSpec,
     ModelFault,
     ModelScript,
@@ -54,9 +54,9 @@ from bridge.emulator.model_script import (
     generate,
     parse_directives,
 )
+from bridge.emulator.model.simulator import MODEL_ID, ModelSimulator
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
-from bridge.emulator.views import CallView, InboundView, MessageView
 from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import LLMSource, create_openai_client

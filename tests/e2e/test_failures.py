@@ -14,8 +14,8 @@ import pytest
 from bridge.config import SurfaceName
 from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.model_script import ModelFault
-from bridge.emulator.views import FaultSpec
+from bridge.emulator.control.views import FaultSpec
+from bridge.emulator.model.script import ModelFault
 from bridge.errors import PlatformPermissionDenied, PlatformUnavailable
 from tests.e2e.conftest import (
     FAST_RETRY,

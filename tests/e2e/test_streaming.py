@@ -14,7 +14,7 @@ import pytest
 
 from bridge.config import SurfaceName
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.views import MessageView
+from bridge.emulator.control.views import MessageView
 from tests.e2e.conftest import (
     ONE_CALL,
     ONE_SHOT,

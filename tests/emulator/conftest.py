@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from bridge.emulator.control_client import EmulatorControl
+from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 

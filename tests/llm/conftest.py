@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 import tiktoken
 
-from bridge.emulator.model import ModelSimulator
-from bridge.emulator.model_script import ModelSpeed
+from bridge.emulator.model.script import ModelSpeed
+from bridge.emulator.model.simulator import ModelSimulator
 from bridge.emulator.server import running_emulator
 from bridge.llm.tokens import Encodings, load_encodings
 

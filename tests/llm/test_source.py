@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from bridge.config import LLMConfig
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
-from bridge.emulator.model_script import ModelFault, ModelScript, SpeedUpdate
+from bridge.emulator.model.script import ModelFault, ModelScript, SpeedUpdate
 from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import PLACEHOLDER_API_KEY, LLMSource, create_openai_client

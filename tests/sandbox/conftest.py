@@ -20,7 +20,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from bridge.emulator.control_client import EmulatorControl
+from bridge.emulator.control.client import EmulatorControl
 from bridge.sandbox.runner import Sandbox, running_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bridge.dingtalk.operations import Operation
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import ModelScript, ModelSpeed
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.model.script import ModelScript, ModelSpeed
 from bridge.sandbox.runner import Sandbox
 from bridge.sandbox.wiring import MARKDOWN_DEMO
 from tests.sandbox.conftest import screenshot

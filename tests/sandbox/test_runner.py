@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import ModelScript
-from bridge.emulator.transcript import MessageState
-from bridge.emulator.views import MessageView
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import MessageView
+from bridge.emulator.model.script import ModelScript
+from bridge.emulator.world.transcript import MessageState
 from bridge.sandbox.runner import Sandbox, running_sandbox
 from bridge.sandbox.wiring import CARD_APP
 

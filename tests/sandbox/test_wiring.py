@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.config import parse_config
-from bridge.emulator.model import MODEL_ID
+from bridge.emulator.model.simulator import MODEL_ID
 from bridge.emulator.state import DEFAULT_APP
 from bridge.sandbox.runner import find_prompts_dir
 from bridge.sandbox.wiring import (

@@ -14,11 +14,11 @@ import pytest
 
 from bridge.app import Bridge
 from bridge.config import Config
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import SpeedUpdate
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import MessageView
+from bridge.emulator.model.script import SpeedUpdate
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.emulator.state import Emulator
-from bridge.emulator.views import MessageView
 
 ROOT = Path(__file__).resolve().parents[2]
 PUSH_TOKEN = "push-secret"

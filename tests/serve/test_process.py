@@ -13,10 +13,10 @@ import httpx2
 import pytest
 from anyio.abc import Process
 
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import SpeedUpdate
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import MessageView
+from bridge.emulator.model.script import SpeedUpdate
 from bridge.emulator.server import RunningEmulator
-from bridge.emulator.views import MessageView
 from tests.serve.conftest import ROOT, answer_in
 
 BRIDGE = str(Path(sys.executable).parent / "bridge")

@@ -10,8 +10,8 @@ import httpx2
 import pytest
 
 from bridge.core.frames import normalize
-from bridge.emulator.control_client import EmulatorControl
-from bridge.emulator.model_script import ModelFault
+from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.model.script import ModelFault
 from bridge.emulator.server import RunningEmulator
 from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, Served, answer_in
 

@@ -1,0 +1,428 @@
+"""The simulated OpenAI-compatible model served by the emulator.
+
+``ModelSimulator`` holds the model's state: its speed, the queue and library of scripted
+replies, the default generator, installed faults, and a record of every completion it
+emitted (each chunk with the real ``time.time()`` it left at, for the benchmark).
+``model_routes(simulator)`` gives the Starlette routes the emulator app mounts:
+
+Model (what bridge talks to, any ``base_url`` ending in ``/v1``)
+  ``POST /v1/chat/completions``      streamed (SSE, ``stream_options.include_usage``) or not
+  ``GET  /v1/models``                the one model
+Control (JSON; errors ``{"error": …}``, 422 with ``details`` for a bad body)
+  ``GET    /_emulator/model``              speed, generator, queue, library, faults
+  ``POST   /_emulator/model/reset``        everything back to the defaults
+  ``PUT    /_emulator/model/speed``        ``SpeedUpdate`` (fields given are replaced)
+  ``PUT    /_emulator/model/generator``    ``GeneratorSpec``
+  ``POST   /_emulator/model/scripts``      queue a ``ModelScript``; ``DELETE`` empties the queue
+  ``PUT    /_emulator/model/library/{name}``  a ``ModelScript`` for ``[[script=name]]``
+  ``POST   /_emulator/model/faults``       install a ``ModelFault``; ``DELETE`` removes all
+  ``POST   /_emulator/model/release``      end every stall now
+  ``GET    /_emulator/model/emissions?since=N``  completions after the first N; ``DELETE`` clears
+
+How replies are chosen, directives, timing and faults: see ``model_script``. A ``drop``
+raises ``SimulatedDrop`` inside the response, which makes uvicorn abort the connection
+mid-body (it logs the exception; that line is expected).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import anyio
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bridge.emulator.control.views import View
+from bridge.emulator.model.reply import (
+    CompletionReply,
+    Emission,
+    EmissionView,
+    EmittedChunk,
+    PromptMessage,
+    SimulatedDrop,
+    StreamFaults,
+    fault_response,
+    openai_error,
+)
+from bridge.emulator.model.script import (
+    GeneratorSpec,
+    ModelFault,
+    ModelScript,
+    ModelSpeed,
+    SpeedUpdate,
+    generate,
+    parse_directives,
+)
+
+__all__ = [
+    "EmissionView",
+    "EmittedChunk",
+    "InstalledFault",
+    "ModelSimulator",
+    "ModelStateView",
+    "SimulatedDrop",
+    "model_routes",
+]
+
+MODEL_ID = "emulator-model"
+
+
+class InstalledFault(View):
+    """A fault installed on the simulator, and how many completions it may still hit."""
+
+    id: int
+    fault: ModelFault
+    remaining: int | None
+    fired: int
+
+
+class ModelStateView(View):
+    """The simulator's settings, for a quick look."""
+
+    speed: ModelSpeed
+    generator: GeneratorSpec
+    queued: list[ModelScript]
+    library: dict[str, ModelScript]
+    faults: list[InstalledFault]
+    requests: int
+
+
+@dataclass
+class _Fault:
+    id: int
+    fault: ModelFault
+    remaining: int | None
+    fired: int = 0
+
+    def view(self) -> InstalledFault:
+        return InstalledFault(
+            id=self.id, fault=self.fault, remaining=self.remaining, fired=self.fired
+        )
+
+
+class ModelSimulator:
+    """State of the simulated model: scripts, speed, faults, and a record of emissions."""
+
+    def __init__(
+        self, speed: ModelSpeed | None = None, generator: GeneratorSpec | None = None
+    ) -> None:
+        self._initial = (speed or ModelSpeed(), generator or GeneratorSpec())
+        self._ids = itertools.count(1)
+        self.speed, self.generator = self._initial
+        self._queue: deque[ModelScript] = deque()
+        self._library: dict[str, ModelScript] = {}
+        self._faults: list[_Fault] = []
+        self._emissions: list[Emission] = []
+        # Events are created lazily, inside the event loop that serves the model.
+        self._release: anyio.Event | None = None
+        self._arrival: anyio.Event | None = None
+
+    # -- settings ---------------------------------------------------------------------
+
+    def set_speed(self, update: SpeedUpdate | ModelSpeed) -> ModelSpeed:
+        """Change the speed (the fields given); returns the new speed."""
+        changes = update.model_dump(exclude_none=True)
+        self.speed = self.speed.model_copy(update=changes)
+        return self.speed
+
+    def set_generator(self, spec: GeneratorSpec) -> None:
+        """Replace the default generator."""
+        self.generator = spec
+
+    def queue(self, *scripts: ModelScript) -> None:
+        """Queue scripted replies; each is used by one completion, in order."""
+        self._queue.extend(scripts)
+
+    def clear_queue(self) -> None:
+        """Forget the queued scripts."""
+        self._queue.clear()
+
+    def define(self, name: str, script: ModelScript) -> None:
+        """Put ``script`` in the library, for ``[[script=name]]``."""
+        self._library[name] = script
+
+    def add_fault(self, fault: ModelFault) -> int:
+        """Install a fault; returns its id."""
+        installed = _Fault(id=next(self._ids), fault=fault, remaining=fault.count)
+        self._faults.append(installed)
+        return installed.id
+
+    def clear_faults(self) -> None:
+        """Remove every installed fault."""
+        self._faults.clear()
+
+    def release_stalls(self) -> None:
+        """End every stall in progress now."""
+        if self._release is not None:
+            self._release.set()
+            self._release = None
+
+    def reset(self) -> None:
+        """Back to the defaults: speed, generator, empty queue, library, faults, record."""
+        self.release_stalls()
+        self.speed, self.generator = self._initial
+        self._queue.clear()
+        self._library.clear()
+        self._faults.clear()
+        self._emissions.clear()
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        """Completion requests received so far (failed ones included)."""
+        return len(self._emissions)
+
+    def emissions(self, since: int = 0) -> list[EmissionView]:
+        """Every completion after the first ``since``, oldest first."""
+        return [e.view() for e in self._emissions[since:]]
+
+    def clear_emissions(self) -> None:
+        """Forget the record of completions."""
+        self._emissions.clear()
+
+    def state(self) -> ModelStateView:
+        """The current settings."""
+        return ModelStateView(
+            speed=self.speed,
+            generator=self.generator,
+            queued=list(self._queue),
+            library=dict(self._library),
+            faults=[f.view() for f in self._faults],
+            requests=self.requests,
+        )
+
+    # -- serving ----------------------------------------------------------------------
+
+    def _take_fault(self, kind: Literal["drop", "stall", "status"]) -> ModelFault | None:
+        for installed in self._faults:
+            if installed.fault.kind == kind:
+                installed.fired += 1
+                if installed.remaining is not None:
+                    installed.remaining -= 1
+                    if installed.remaining == 0:
+                        self._faults.remove(installed)
+                return installed.fault
+        return None
+
+    async def _stall(self, seconds: float) -> None:
+        """Wait ``seconds``, or until ``release_stalls``."""
+        if self._release is None:
+            self._release = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._release.wait()
+
+    async def wait_finished(self, index: int) -> EmissionView:
+        """Wait until the ``index``-th completion (0-based) has finished, and return it."""
+        while index >= len(self._emissions):
+            await self._arrived().wait()
+        emission = self._emissions[index]
+        await emission.done.wait()
+        return emission.view()
+
+    def _arrived(self) -> anyio.Event:
+        if self._arrival is None:
+            self._arrival = anyio.Event()
+        return self._arrival
+
+    async def complete(self, request: Request) -> Response:
+        """``POST /v1/chat/completions``."""
+        try:
+            body = json.loads(await request.body())
+            messages = body["messages"]
+            if not isinstance(messages, list) or not messages:
+                raise ValueError("messages must be a non-empty array")
+        except (ValueError, KeyError, TypeError) as exc:
+            return openai_error(400, f"invalid request: {exc}", "invalid_request_error")
+        emission = Emission(
+            id=f"chatcmpl-emu-{next(self._ids)}",
+            model=str(body.get("model") or MODEL_ID),
+            user=_last_user_text(messages),
+            prompt=_prompt_of(messages),
+            stream=bool(body.get("stream")),
+            started_at=time.time(),
+        )
+        self._emissions.append(emission)
+        if self._arrival is not None:
+            self._arrival.set()
+            self._arrival = None
+        status_fault = self._take_fault("status")
+        if status_fault is not None:
+            emission.finish("failed", status_fault.status)
+            return fault_response(status_fault)
+        directives = parse_directives(emission.user)
+        if directives.script is not None:
+            script = self._library.get(directives.script)
+            if script is None:
+                emission.finish("failed", 400)
+                return openai_error(
+                    400, f"no script named {directives.script!r}", "invalid_request_error"
+                )
+        elif self._queue:
+            script = self._queue.popleft()
+        else:
+            script = generate(self.generator, directives)
+        own = script.fault
+        if own is not None and own.kind == "status":
+            emission.finish("failed", own.status)
+            return fault_response(own)
+        faults = StreamFaults(
+            drop=own if own is not None and own.kind == "drop" else self._take_fault("drop"),
+            stall=own if own is not None and own.kind == "stall" else self._take_fault("stall"),
+        )
+        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+        options = body.get("stream_options") or {}
+        return CompletionReply(
+            stall=self._stall,
+            emission=emission,
+            script=script,
+            faults=faults,
+            speed=self.speed,
+            prompt_tokens=prompt_chars,
+            include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        )
+
+
+def _text_of(content: object) -> str:
+    """The text of a message's ``content``: a string, or an array of text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def _prompt_of(messages: list[Any]) -> list[PromptMessage]:
+    return [
+        PromptMessage(role=str(m.get("role", "")), content=_text_of(m.get("content")))
+        for m in messages
+        if isinstance(m, dict)
+    ]
+
+
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+# -- routes ---------------------------------------------------------------------------
+
+PREFIX = "/_emulator/model"
+
+
+def model_routes(simulator: ModelSimulator) -> list[BaseRoute]:
+    """Routes for ``POST /v1/chat/completions``, ``GET /v1/models`` and the control API."""
+
+    async def models(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "bridge-emulator"}
+                ],
+            }
+        )
+
+    async def state(request: Request) -> Any:
+        return simulator.state()
+
+    async def reset(request: Request) -> Any:
+        simulator.reset()
+        return simulator.state()
+
+    async def speed(request: Request) -> Any:
+        return simulator.set_speed(await _parse(request, SpeedUpdate))
+
+    async def generator(request: Request) -> Any:
+        simulator.set_generator(await _parse(request, GeneratorSpec))
+        return simulator.generator
+
+    async def scripts(request: Request) -> Any:
+        if request.method == "DELETE":
+            simulator.clear_queue()
+        else:
+            simulator.queue(await _parse(request, ModelScript))
+        return {"queued": len(simulator.state().queued)}
+
+    async def library(request: Request) -> Any:
+        name = request.path_params["name"]
+        simulator.define(name, await _parse(request, ModelScript))
+        return {"name": name}
+
+    async def faults(request: Request) -> Any:
+        if request.method == "DELETE":
+            simulator.clear_faults()
+            return {"faults": []}
+        fault_id = simulator.add_fault(await _parse(request, ModelFault))
+        return {"id": fault_id}
+
+    async def release(request: Request) -> Any:
+        simulator.release_stalls()
+        return {"released": True}
+
+    async def emissions(request: Request) -> Any:
+        if request.method == "DELETE":
+            simulator.clear_emissions()
+            return {"emissions": []}
+        since = request.query_params.get("since", "0")
+        if not since.isdigit():
+            return JSONResponse({"error": "since must be a whole number"}, status_code=400)
+        views = simulator.emissions(int(since))
+        return {"emissions": [v.model_dump(mode="json") for v in views]}
+
+    control = [
+        ("", state, ["GET"]),
+        ("/reset", reset, ["POST"]),
+        ("/speed", speed, ["PUT"]),
+        ("/generator", generator, ["PUT"]),
+        ("/scripts", scripts, ["POST", "DELETE"]),
+        ("/library/{name}", library, ["PUT"]),
+        ("/faults", faults, ["POST", "DELETE"]),
+        ("/release", release, ["POST"]),
+        ("/emissions", emissions, ["GET", "DELETE"]),
+    ]
+    return [
+        Route("/v1/chat/completions", simulator.complete, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        *(
+            Route(PREFIX + path, _endpoint(handler), methods=methods)
+            for path, handler, methods in control
+        ),
+    ]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+async def _parse(request: Request, model: type[_M]) -> _M:
+    return model.model_validate_json(await request.body() or b"{}")
+
+
+def _endpoint(
+    handler: Callable[[Request], Awaitable[Any]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """JSON out; a body that does not validate is a 422 with the details."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            result = await handler(request)
+        except ValidationError as exc:
+            details = json.loads(exc.json(include_url=False, include_input=False))
+            return JSONResponse({"error": "invalid body", "details": details}, status_code=422)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        return JSONResponse(result)
+
+    return endpoint

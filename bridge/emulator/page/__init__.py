@@ -1,0 +1,1 @@
+"""The sandbox chat page: plain HTML, CSS and JavaScript in ``static/``, served by ``routes``."""

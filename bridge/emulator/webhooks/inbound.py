@@ -1,0 +1,98 @@
+"""What the platform hands the bridge when a user speaks: one typed value, two wire forms.
+
+``Inbound`` is built by ``Emulator.inbound`` and rendered here into the two payloads of
+the contract: the ChatbotMessage of the bot topic and HTTP callback (§6.3) and the
+AI-assistant action parameters of the official example YAML (§6.5). The control API
+returns both, and ``dispatch`` delivers them over the Stream gateway or as signed HTTP
+callbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.emulator.control.views import InboundView
+from bridge.emulator.openapi.apps import App
+from bridge.emulator.openapi.robots import Session
+from bridge.emulator.world.transcript import Conversation, Message, User
+
+CORP_ID = "dingemulatorcorp0000"
+
+
+def dingtalk_id(key: str) -> str:
+    """The opaque ``$:LWCP_v1:$…`` id DingTalk uses for people and bots."""
+    return f"$:LWCP_v1:${key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One user message to an app, with every reply handle the platform issued for it.
+
+    ``conversation_token`` is empty when the app is a plain robot (only AI assistants get
+    reply-mode tokens and action parameters). ``mentioned``: in a group, whether the
+    message @-mentions the bot (``isInAtList``, the bot in ``atUsers``).
+    """
+
+    app: App
+    conversation: Conversation
+    sender: User
+    message: Message
+    text: str
+    created_at_ms: int
+    robot_session: Session
+    ai_session: Session | None
+    conversation_token: str
+    base_url: str
+    mentioned: bool = True
+
+    def chatbot_message(self) -> dict[str, Any]:
+        """The ChatbotMessage (§6.3) of the bot topic and the HTTP callback."""
+        group = self.conversation.type == "group"
+        message: dict[str, Any] = {
+            "conversationId": self.conversation.id,
+            "conversationType": "2" if group else "1",
+            "chatbotCorpId": CORP_ID,
+            "chatbotUserId": dingtalk_id(f"bot-{self.app.client_id}"),
+            "robotCode": self.app.robot_code,
+            "msgId": self.message.id,
+            "createAt": self.created_at_ms,
+            "msgtype": "text",
+            "text": {"content": self.text},
+            "senderId": dingtalk_id(self.sender.user_id),
+            "senderStaffId": self.sender.user_id,
+            "senderUnionId": self.sender.union_id,
+            "senderNick": self.sender.nick,
+            "senderCorpId": CORP_ID,
+            "isAdmin": False,
+            "isInAtList": group and self.mentioned,
+            "sessionWebhook": self.robot_session.url(self.base_url),
+            "sessionWebhookExpiredTime": int(self.robot_session.expires_at * 1000),
+        }
+        if group:
+            message["conversationTitle"] = self.conversation.title
+            bot = {"dingtalkId": dingtalk_id(f"bot-{self.app.client_id}")}
+            message["atUsers"] = [bot] if self.mentioned else []
+        return message
+
+    def action_params(self) -> dict[str, str]:
+        """The AI-assistant action parameters (§6.5), empty for a plain robot."""
+        if self.ai_session is None:
+            return {}
+        return {
+            "rawInput": self.text,
+            "userId": self.sender.user_id,
+            "unionId": self.sender.union_id,
+            "corpId": CORP_ID,
+            "openConversationId": self.conversation.open_conversation_id,
+            "conversationToken": self.conversation_token,
+            "sessionWebhook": self.ai_session.url(self.base_url),
+        }
+
+    def view(self) -> InboundView:
+        """The control-API shape."""
+        return InboundView(
+            message=self.message.view(),
+            chatbot_message=self.chatbot_message(),
+            action=self.action_params(),
+        )

@@ -16,10 +16,16 @@ trip nor the shared rate budget.
 - ``time-or-size``: 0.8 s since the last update or 24 new characters, whichever first
   (with a timer).
 
-Peers do not keep to the shared rate budget either (``Strategy.shares_budget``): their
-calls go out as they are decided and meet DingTalk's QPS limit (403, retried by the
-client like any rate-limit refusal). ``bridge bench --peer-budget`` gives them the
-budget too, which isolates the update rule alone.
+Two things set bridge apart, and the registry separates them: its *pacing rule* (the
+pacer) and its *client-side rate budget* (``RateBudget``: every DingTalk call of the
+process waits for a slot under the app's QPS limit, closes first). Each peer therefore
+runs twice: plain (``fixed-800ms``: no client-side budget, its calls go out as they are
+decided and meet DingTalk's QPS limit as 403s, which the client retries like any
+rate-limit refusal) and ``+budget`` (``fixed-800ms+budget``: the same rule behind
+bridge's shared budget). bridge against a ``+budget`` peer compares pacing rules alone;
+a peer plain against ``+budget`` shows what the budget does by itself. A ``+budget``
+peer's pacer still ignores the budget share (``set_budget_interval``): stretching the
+interval to it is part of bridge's rule.
 
 The peers override ``Pacer.ready_at`` (when the next update may start) and, for the
 rules without a timer, turn timed waits into waits for the next event.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 
 from bridge.core.actions import Action, Update, Wait
 from bridge.core.events import LLMEvent, ReasoningDelta, TextDelta
@@ -38,6 +45,9 @@ from bridge.core.pacer import Pacer
 from bridge.delivery.relay import PacerLike
 
 __all__ = [
+    "BRIDGE",
+    "BUDGET_SUFFIX",
+    "PEERS",
     "STRATEGIES",
     "EveryNChunksPacer",
     "FixedIntervalPacer",
@@ -45,6 +55,7 @@ __all__ = [
     "PerChunkPacer",
     "Strategy",
     "TimeOrSizePacer",
+    "select",
     "strategy",
 ]
 
@@ -141,12 +152,17 @@ class TimeOrSizePacer(PeerPacer):
         return self.last_update_at + self._every
 
 
+#: Appended to a peer's name when it runs behind the shared rate budget.
+BUDGET_SUFFIX = "+budget"
+
+
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """A named pacing rule: ``make(options)`` gives a fresh pacer for one reply.
 
     ``shares_budget``: whether the strategy's DingTalk client keeps to the shared rate
-    budget (bridge does; the connectors the peers stand for call as fast as they like).
+    budget (bridge does, and so does every ``+budget`` peer; a plain peer calls as fast
+    as its rule decides, as the connectors it stands for do).
     """
 
     name: str
@@ -154,15 +170,30 @@ class Strategy:
     make: Callable[[PacingOptions], PacerLike]
     shares_budget: bool = False
 
+    @property
+    def family(self) -> str:
+        """The pacing rule's name, the same with or without the budget (``fixed-800ms``)."""
+        return self.name.removesuffix(BUDGET_SUFFIX)
 
-STRATEGIES: tuple[Strategy, ...] = (
-    Strategy(
-        "bridge",
-        "ours: one-shot window, interval ≥ max(min_interval, RTT, budget share), "
-        "growth or idle, trailing flush",
-        Pacer,
-        shares_budget=True,
-    ),
+    def with_budget(self) -> Strategy:
+        """The same rule behind the shared rate budget, named ``<name>+budget``."""
+        return replace(
+            self,
+            name=f"{self.name}{BUDGET_SUFFIX}",
+            rule=f"{self.rule}; behind the shared rate budget",
+            shares_budget=True,
+        )
+
+
+BRIDGE = Strategy(
+    "bridge",
+    "ours: one-shot window, interval ≥ max(min_interval, RTT, budget share), "
+    "growth or idle, trailing flush; behind the shared rate budget",
+    Pacer,
+    shares_budget=True,
+)
+#: The peers as the connectors they stand for run them: no client-side budget.
+PEERS: tuple[Strategy, ...] = (
     Strategy("per-chunk", "an update for every model chunk", PerChunkPacer),
     Strategy(
         "fixed-800ms",
@@ -171,6 +202,11 @@ STRATEGIES: tuple[Strategy, ...] = (
     ),
     Strategy("every-8-chunks", "an update every 8 model chunks", EveryNChunksPacer),
     Strategy("time-or-size", "0.8 s or 24 new characters, whichever first", TimeOrSizePacer),
+)
+#: Everything ``bridge bench`` runs by default: bridge, then each peer plain and +budget.
+STRATEGIES: tuple[Strategy, ...] = (
+    BRIDGE,
+    *(variant for peer in PEERS for variant in (peer, peer.with_budget())),
 )
 
 
@@ -181,3 +217,24 @@ def strategy(name: str) -> Strategy:
             return candidate
     known = ", ".join(s.name for s in STRATEGIES)
     raise KeyError(f"unknown strategy {name!r} (known: {known})")
+
+
+def select(text: str) -> tuple[Strategy, ...]:
+    """The strategies a comma-separated list names, in the order given, each once.
+
+    An item is a name (``fixed-800ms+budget``) or a shell-style pattern over the names
+    (``*+budget``: every peer behind the budget); a pattern expands in registry order.
+    ``KeyError`` names an item that matches nothing, and the known names.
+    """
+    chosen: list[Strategy] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        found = [s for s in STRATEGIES if fnmatchcase(s.name, item)]
+        if not found:
+            known = ", ".join(s.name for s in STRATEGIES)
+            raise KeyError(f"unknown strategy {item!r} (known: {known})")
+        chosen.extend(s for s in found if s not in chosen)
+    if not chosen:
+        raise KeyError("no strategy named")
+    return tuple(chosen)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bridge.bench.strategies import (
+    PEERS,
     STRATEGIES,
     EveryNChunksPacer,
     FixedIntervalPacer,
     PeerPacer,
     PerChunkPacer,
     TimeOrSizePacer,
+    select,
     strategy,
 )
 from bridge.core.actions import Close, Open, SendOnce, Update, Wait
@@ -113,17 +115,48 @@ def test_peers_ignore_the_shared_budget() -> None:
     assert pacer.next_action(0.1) == Update("abc")
 
 
-def test_the_registry_names_every_strategy_once() -> None:
-    """The five strategies of the issue, bridge first; only bridge keeps to the budget."""
+def test_the_registry_runs_every_peer_plain_and_behind_the_budget() -> None:
+    """bridge first, then each of the four peers twice: plain, then ``+budget``."""
     assert [s.name for s in STRATEGIES] == [
         "bridge",
         "per-chunk",
+        "per-chunk+budget",
         "fixed-800ms",
+        "fixed-800ms+budget",
         "every-8-chunks",
+        "every-8-chunks+budget",
         "time-or-size",
+        "time-or-size+budget",
     ]
-    assert [s.shares_budget for s in STRATEGIES] == [True, False, False, False, False]
+    assert [s.shares_budget for s in STRATEGIES] == [True, *[False, True] * 4]
+
+
+def test_a_budgeted_peer_keeps_its_rule() -> None:
+    """``+budget`` changes the client's budget, not the pacer: same family, same class."""
+    for peer in PEERS:
+        budgeted = peer.with_budget()
+        assert budgeted.family == peer.family == peer.name
+        assert type(budgeted.make(OPTIONS)) is type(peer.make(OPTIONS))
+        assert isinstance(peer.make(OPTIONS), PeerPacer)
     assert all(isinstance(s.make(OPTIONS), Pacer) for s in STRATEGIES)
-    assert all(isinstance(s.make(OPTIONS), PeerPacer) for s in STRATEGIES[1:])
+
+
+def test_unknown_names_are_refused_with_the_known_ones() -> None:
+    """A name that is no strategy raises ``KeyError`` listing the names."""
     with pytest.raises(KeyError, match="known: bridge"):
         strategy("nope")
+    with pytest.raises(KeyError, match="'nope'"):
+        select("bridge,nope")
+
+
+def test_select_takes_names_and_patterns_in_order() -> None:
+    """Names keep their order; a pattern expands in registry order; nothing twice."""
+    chosen = select("fixed-800ms+budget, bridge,*+budget")
+    assert [s.name for s in chosen] == [
+        "fixed-800ms+budget",
+        "bridge",
+        "per-chunk+budget",
+        "every-8-chunks+budget",
+        "time-or-size+budget",
+    ]
+    assert [s.name for s in select("time-or-size*")] == ["time-or-size", "time-or-size+budget"]

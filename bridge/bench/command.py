@@ -2,9 +2,11 @@
 
 A thin shell over ``runner.run_bench``: it reads the options, shows a progress bar on
 stderr while the phases run, prints the table and the targets check on stdout, and
-writes the JSON and the PNG chart when asked. ``--quick`` is the small run that must
-finish in under two minutes (20 replies, 10 at a time); without it the scale series
-runs (1, 100 and 1,000 concurrent conversations) and takes many minutes.
+writes the JSON and the PNG chart when asked. By default every strategy runs: ``bridge``
+and each peer twice, plain and ``+budget`` (``strategies``' docstring says why);
+``--strategies`` picks a subset by name or pattern. ``--quick`` is the small run (20
+replies, 10 at a time, a few minutes); without it the scale series runs (1, 100 and
+1,000 concurrent conversations) and takes the better part of an hour.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ __all__ = ["bench", "parse_counts"]
 QUICK_CONCURRENCY = "10"
 QUICK_REPLIES = 20
 FULL_CONCURRENCY = "1,100,1000"
+#: How the figures are taken, written into the JSON beside them.
+MEASUREMENT = {
+    "times": "the emulator child's clock: a character leaving the simulated model, and "
+    "each visible change of the bot's message",
+    "process": "each phase (strategy × concurrency) runs the bridge side in a fresh child "
+    "process; the emulator and the model run in another child for the whole run",
+    "cpu_seconds": "user + system CPU time of the phase child while it answers the "
+    "measured replies (after one unmeasured warm-up reply)",
+    "peak_rss_mb": "the phase child's resident set, sampled every 100 ms, at its peak",
+    "rss_per_conversation_kb": "(peak resident set − resident set after the warm-up) ÷ "
+    "concurrent conversations",
+}
 
 
 def parse_counts(text: str, option: str) -> tuple[int, ...]:
@@ -44,7 +58,8 @@ def parse_counts(text: str, option: str) -> tuple[int, ...]:
 
 def bench(
     quick: Annotated[
-        bool, typer.Option("--quick", help="A small run: 20 replies, 10 at a time (< 2 min).")
+        bool,
+        typer.Option("--quick", help="A small run: 20 replies, 10 at a time (a few minutes)."),
     ] = False,
     concurrency: Annotated[
         str | None,
@@ -55,7 +70,13 @@ def bench(
         typer.Option(min=1, help="Replies per strategy and level (default: by concurrency)."),
     ] = None,
     strategies: Annotated[
-        str | None, typer.Option(help="Comma-separated strategies (default: all).")
+        str | None,
+        typer.Option(
+            help="Comma-separated strategy names or patterns (default: all). Each peer runs "
+            "plain (no client-side rate budget: per-chunk, fixed-800ms, every-8-chunks, "
+            "time-or-size) and behind bridge's budget (the same names + '+budget'); e.g. "
+            "'bridge,*+budget' compares pacing rules alone."
+        ),
     ] = None,
     qps: Annotated[int, typer.Option(min=1, help="DingTalk's limit per app and API.")] = 20,
     ttft: Annotated[float, typer.Option(min=0, help="Model: seconds to first token.")] = 0.3,
@@ -65,12 +86,6 @@ def bench(
     chunk_chars: Annotated[int, typer.Option(min=1, help="Model: characters per chunk.")] = 2,
     long_chars: Annotated[int, typer.Option(min=1, help="Mean length of a long answer.")] = 240,
     seed: Annotated[int, typer.Option(help="Seed of the reply mix.")] = 7,
-    peer_budget: Annotated[
-        bool,
-        typer.Option(
-            "--peer-budget", help="Peers keep to the shared rate budget too (compare rules only)."
-        ),
-    ] = False,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
     ] = None,
@@ -87,34 +102,27 @@ def bench(
     ] = False,
 ) -> None:
     """Run the production relay against the emulator with every pacing strategy."""
-    from bridge.bench.report import (
-        COST,
-        PACING,
-        render_table,
-        render_targets,
-        targets,
-        write_chart,
-        write_json,
+    from bridge.bench.strategies import STRATEGIES, select
+
+    # Usage errors first, before the emulator and the chart are imported.
+    levels = parse_counts(
+        concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY), "--concurrency"
     )
+    try:
+        chosen = select(strategies) if strategies else STRATEGIES
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--strategies") from None
+
+    from bridge.bench.chart import write_chart
+    from bridge.bench.report import COST, PACING, render_table, write_json
     from bridge.bench.runner import BenchSettings, Progress, run_bench
     from bridge.bench.scenario import Mix
-    from bridge.bench.strategies import STRATEGIES, strategy
+    from bridge.bench.targets import render_targets, targets
     from bridge.config import PacingConfig
     from bridge.emulator.model.script import ModelSpeed
 
     # Failed replies are counted in the figures; their log lines would bury the table.
     logging.basicConfig(level=logging.WARNING if verbose else logging.CRITICAL, stream=sys.stderr)
-    levels = parse_counts(
-        concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY), "--concurrency"
-    )
-    try:
-        chosen = (
-            tuple(strategy(name.strip()) for name in strategies.split(",") if name.strip())
-            if strategies
-            else STRATEGIES
-        )
-    except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0]), param_hint="--strategies") from None
     settings = BenchSettings(
         strategies=chosen,
         concurrency=levels,
@@ -123,7 +131,7 @@ def bench(
         speed=ModelSpeed(ttft=ttft, tokens_per_second=tps, chunk_chars=chunk_chars),
         mix=Mix(long_chars=long_chars),
         seed=seed,
-        peer_budget=peer_budget,
+        log_level=logging.WARNING if verbose else logging.CRITICAL,
         pacing=PacingConfig()
         if close_timeout is None
         else PacingConfig(close_timeout=close_timeout),
@@ -154,7 +162,10 @@ def bench(
     typer.echo("Pacing (seconds; lag = model emits a character → it is visible in DingTalk)")
     typer.echo(render_table(rows, PACING))
     typer.echo("")
-    typer.echo("Cost and safety (this process only; the emulator runs in a child process)")
+    typer.echo(
+        "Cost and safety (CPU and memory: each phase's bridge side, in a fresh process of "
+        "its own; the emulator runs in another)"
+    )
     typer.echo(render_table(rows, COST))
     typer.echo("")
     typer.echo("Targets (bridge against its peers; measured, not asserted):")
@@ -179,7 +190,10 @@ def bench(
 def _settings_document(settings: BenchSettings, argv: list[str]) -> dict[str, Any]:
     return {
         "command": " ".join(["bridge", *argv[1:]]) if argv else "bridge bench",
-        "strategies": [{"name": s.name, "rule": s.rule} for s in settings.strategies],
+        "strategies": [
+            {"name": s.name, "rule": s.rule, "shares_budget": s.shares_budget}
+            for s in settings.strategies
+        ],
         "concurrency": list(settings.concurrency),
         "replies": [settings.scenario(c).replies for c in settings.concurrency],
         "qps": settings.qps,
@@ -187,5 +201,5 @@ def _settings_document(settings: BenchSettings, argv: list[str]) -> dict[str, An
         "mix": asdict(settings.mix),
         "pacing": settings.pacing.model_dump(mode="json"),
         "seed": settings.seed,
-        "peer_budget": settings.peer_budget,
+        "measurement": MEASUREMENT,
     }

@@ -29,7 +29,7 @@ from bridge.emulator.model.script import (
     generate,
 )
 
-__all__ = ["Mix", "ReplyKind", "ReplySpec", "Scenario", "build_replies"]
+__all__ = ["Mix", "ReplyKind", "ReplySpec", "Scenario", "build_replies", "warm_up_reply"]
 
 
 class ReplyKind(StrEnum):
@@ -148,3 +148,10 @@ def build_replies(scenario: Scenario) -> list[ReplySpec]:
         script = _script(reply_id, kind, scenario.mix, scenario.speed, rng)
         specs.append(ReplySpec(id=reply_id, kind=kind, script=script))
     return specs
+
+
+def warm_up_reply(mix: Mix) -> ReplySpec:
+    """The unmeasured short reply a phase starts with (its id is no measured reply's)."""
+    reply_id = "warm-up"
+    script = generate(GeneratorSpec(length=mix.short_chars), Directives(prompt=f"bench {reply_id}"))
+    return ReplySpec(id=reply_id, kind=ReplyKind.SHORT, script=script)

@@ -1,4 +1,4 @@
-"""``bridge bench`` end to end at a tiny size: a real process, a real emulator child."""
+"""``bridge bench`` end to end at a tiny size: a real process, real emulator and phase children."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import typer
 
 from bridge.bench.command import parse_counts
-from bridge.bench.strategies import STRATEGIES
 
 BRIDGE = Path(sys.executable).parent / "bridge"
+RUN = ("bridge", "fixed-800ms", "fixed-800ms+budget")
 FIGURES = (
     "calls_per_reply",
     "calls_per_long_reply",
@@ -30,15 +30,17 @@ FIGURES = (
 )
 
 
-def test_a_tiny_run_reports_every_strategy_and_figure(tmp_path: Path) -> None:
-    """Three replies, two at a time: every strategy and figure, one call per short reply."""
+def test_a_tiny_run_reports_both_runs_of_a_peer(tmp_path: Path) -> None:
+    """Three replies, two at a time: bridge and a peer plain and +budget, every figure."""
     report, chart = tmp_path / "bench.json", tmp_path / "bench.png"
     # A fast model keeps the run short; a high limit keeps the peers' 403 storms out of
-    # a test that checks the plumbing, not DingTalk's limit.
+    # a test that checks the plumbing, not DingTalk's limit. One peer (its two runs) is
+    # enough: every phase is a fresh process, and the registry test covers the rest.
     result = subprocess.run(
         [
             str(BRIDGE), "bench", "--replies", "3", "--concurrency", "2", "--qps", "1000",
             "--ttft", "0.05", "--tps", "400", "--chunk-chars", "8", "--long-chars", "480",
+            "--strategies", "bridge,fixed-800ms*",
             "--no-progress", "--json", str(report), "--chart", str(chart),
         ],
         capture_output=True,
@@ -47,12 +49,17 @@ def test_a_tiny_run_reports_every_strategy_and_figure(tmp_path: Path) -> None:
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    for strategy in STRATEGIES:
-        assert f" {strategy.name} " in result.stdout
+    for name in RUN:
+        assert f" {name} " in result.stdout
     assert "Targets" in result.stdout
     document = json.loads(report.read_text(encoding="utf-8"))
     rows = document["results"]
-    assert [row["strategy"] for row in rows] == [s.name for s in STRATEGIES]
+    assert [row["strategy"] for row in rows] == list(RUN)
+    assert [s["shares_budget"] for s in document["settings"]["strategies"]] == [
+        True,
+        False,
+        True,
+    ]
     for row in rows:
         assert row["replies"] == 3
         assert row["unclosed"] == 0
@@ -64,6 +71,19 @@ def test_a_tiny_run_reports_every_strategy_and_figure(tmp_path: Path) -> None:
     assert bridge["rejected"] == 0
     assert document["machine"]["cores"] >= 1
     assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_unknown_strategy_is_refused() -> None:
+    """``--strategies`` names a strategy that does not exist: usage error, no run."""
+    result = subprocess.run(
+        [str(BRIDGE), "bench", "--strategies", "bridge,nope", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "nope" in result.stderr
 
 
 def test_concurrency_lists_are_parsed() -> None:

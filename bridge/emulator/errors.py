@@ -1,18 +1,17 @@
-"""How the emulated world says no.
+"""How the emulated world says no, in two ways that never mix.
 
-``Rejection`` is what a state method raises when DingTalk would refuse a call; the HTTP
-layer turns it into the wire body of that operation (v1.0 ``{"code","requestid",
-"message"}`` or a webhook's ``{"errcode","errmsg"}``). It is control flow inside the
-emulator and never reaches a bridge user, so it is not part of ``bridge.errors``.
+``Rejection`` is what a state method raises when DingTalk would refuse a call; the
+request pipeline turns it into the wire body of that API (v1.0 ``{"code","requestid",
+"message"}`` or a webhook's ``{"errcode","errmsg"}``). It is the platform's answer, not a
+failure of the emulator, so it is not an ``EmulatorError``.
 
-``EmulatorError`` is the emulator's branch of the bridge error tree: the control API (or
-a test driving the state directly) asked for something impossible, such as an inbound
-message from a user who does not exist.
+``EmulatorError`` is the base of the emulator's own errors: the control API (or a test
+driving the state directly) asked for something impossible, such as an inbound message
+from a user who does not exist. The emulator stands alone like DingTalk does, so its
+errors belong to no other package's tree.
 """
 
 from __future__ import annotations
-
-from bridge.errors import BridgeError
 
 
 class Rejection(Exception):
@@ -50,10 +49,11 @@ TOO_FAST = 130101
 """errcode of a webhook sent faster than the limit allows."""
 
 
-class EmulatorError(BridgeError):
-    """The control API was asked for something impossible (unknown id, bad argument).
+class EmulatorError(Exception):
+    """The emulator was asked for something impossible (unknown id, bad argument, no peer).
 
-    ``status`` is the HTTP status the control API answers with (400, 404 or 409).
+    ``status`` is the HTTP status the control API answers with (400, 404, 408 or 409);
+    ``EmulatorControl`` raises it with the status and message it received.
     """
 
     def __init__(self, message: str, *, status: int = 400) -> None:

@@ -1,11 +1,13 @@
 """The emulated DingTalk world: the ``Emulator`` that every handler reads and changes.
 
-It composes the parts, each in its own module: apps and tokens (``apps``), people,
-chats and messages (``transcript``), aiInteraction tokens (``interaction``), cards
-(``cards``), webhooks and robot sends (``robots``), faults and rate limits (``faults``),
-the Stream gateway (``stream``), HTTP callback URLs (``poster``), the call log and the
-event bus. It holds no HTTP: the Starlette handlers in
-``openapi``/``webhooks``/``control`` translate requests into calls on it.
+It composes the parts, each in its own module: apps and tokens (``openapi.apps``),
+aiInteraction tokens (``openapi.interaction``), cards (``openapi.cards``), robot sends
+(``openapi.robots``), faults and rate limits (``openapi.faults``), session webhooks
+(``webhooks.sessions``), HTTP callback URLs (``webhooks.poster``), the Stream gateway
+(``gateway.hub``), and what every part shares: people, chats and messages
+(``world.transcript``), card templates (``world.content``), the clock, the call log and
+the event bus. It holds no HTTP: the Starlette handlers of the subpackages translate
+requests into calls on it.
 
 Handlers look the parts up on every request, so ``reset()`` can rebuild them in place
 while the server (and the simulated model, which survives a reset) keeps running.
@@ -27,6 +29,7 @@ from bridge.emulator.openapi.interaction import AiInteractions
 from bridge.emulator.openapi.robots import Robots
 from bridge.emulator.webhooks.inbound import Inbound
 from bridge.emulator.webhooks.poster import Callbacks
+from bridge.emulator.webhooks.sessions import Sessions
 from bridge.emulator.world.bus import EventBus
 from bridge.emulator.world.calllog import CallLog
 from bridge.emulator.world.clock import EmulatorClock
@@ -68,7 +71,8 @@ class Emulator:
         self.calls = CallLog(self.bus)
         self.ai = AiInteractions(self.transcript, self.templates)
         self.cards = Cards(self.transcript, self.templates, lambda: self.limits)
-        self.robots = Robots(self.transcript, self.templates, self.clock, lambda: self.limits)
+        self.robots = Robots(self.transcript, lambda: self.limits)
+        self.sessions = Sessions(self.transcript, self.templates, self.clock, lambda: self.limits)
         self.stream = StreamHub(
             self.apps, self.clock, self.bus, self._initial_stream, seed=self._seed
         )
@@ -167,11 +171,11 @@ class Emulator:
             state=MessageState.FINISHED,
             text=text,
         )
-        robot_session = self.robots.open_session("robot", app, conversation.id, user.user_id)
+        robot_session = self.sessions.open("robot", app, conversation.id, user.user_id)
         ai_session = None
         token = ""
         if app.kind == "assistant":
-            ai_session = self.robots.open_session("ai", app, conversation.id, user.user_id)
+            ai_session = self.sessions.open("ai", app, conversation.id, user.user_id)
             token = self.ai.issue(app, conversation, "reply").value
         return Inbound(
             app=app,

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import httpx2
 from pydantic import BaseModel
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import (
     AckView,
     AppKind,
@@ -46,6 +45,7 @@ from bridge.emulator.control.views import (
 )
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.model.control import ModelControl
+from bridge.emulator.openapi.endpoints import Api
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -176,9 +176,9 @@ class EmulatorControl:
 
     # -- wire ----------------------------------------------------------------------------
 
-    async def calls(self, since: int = 0, operations: Sequence[Operation] = ()) -> list[CallView]:
-        """Logged calls after ``since``, optionally only of some operations."""
-        params = {"since": since, "operation": [o.value for o in operations]}
+    async def calls(self, since: int = 0, operations: Sequence[str] = ()) -> list[CallView]:
+        """Logged calls after ``since``, optionally only of some APIs (``Api`` names)."""
+        params = {"since": since, "operation": [str(o) for o in operations]}
         data = await self._call("GET", "/calls", params=params)
         return [CallView.model_validate(c) for c in data["calls"]]
 
@@ -210,13 +210,13 @@ class EmulatorControl:
         body = limits.model_dump(mode="json")
         return LimitsView.model_validate(await self._call("PUT", "/limits", body))
 
-    async def set_qps(self, qps: int, operation: Operation | None = None) -> LimitsView:
-        """Set the QPS limit of every operation, or of one."""
+    async def set_qps(self, qps: int, operation: str | None = None) -> LimitsView:
+        """Set the QPS limit of every API, or of one (an ``Api`` name)."""
         current = await self.limits()
         if operation is None:
             changed = current.model_copy(update={"qps": qps})
         else:
-            per_operation = {**current.qps_per_operation, operation: qps}
+            per_operation = {**current.qps_per_operation, Api(operation): qps}
             changed = current.model_copy(update={"qps_per_operation": per_operation})
         return await self.set_limits(changed)
 

@@ -51,7 +51,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.stream import patched, stream_control_routes
 from bridge.emulator.control.views import (
     AppKind,
@@ -63,6 +62,7 @@ from bridge.emulator.control.views import (
     View,
 )
 from bridge.emulator.errors import EmulatorError
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.state import Emulator
 from bridge.emulator.webhooks.dispatch import dispatch
 from bridge.emulator.world.transcript import MessageState
@@ -247,7 +247,7 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
     async def calls(request: Request) -> Any:
         try:
             since = int(request.query_params.get("since", "0"))
-            operations = [Operation(o) for o in request.query_params.getlist("operation")]
+            operations = [Api(o) for o in request.query_params.getlist("operation")]
         except ValueError as exc:
             raise EmulatorError(str(exc)) from None
         found = emulator.calls.since(since, operations or None)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridge.dingtalk.operations import Operation
+from bridge.emulator.openapi.endpoints import Api
 
 AppKind = Literal["assistant", "robot"]
 ConversationType = Literal["single", "group", "magic_wand"]
@@ -82,7 +82,7 @@ class CallView(View):
     """One request the emulator answered (successful or not)."""
 
     seq: int
-    operation: Operation
+    operation: Api
     app: str | None
     method: str
     path: str
@@ -103,7 +103,7 @@ class FaultSpec(View):
     probability ``rate`` until the fault has fired ``count`` times.
     """
 
-    operation: Operation
+    operation: Api
     status: int | None = None
     code: str = "system.error"
     message: str = "emulated fault"
@@ -127,7 +127,7 @@ class LimitsView(View):
     """The tunable limits of the emulated platform."""
 
     qps: int = 20
-    qps_per_operation: dict[Operation, int] = Field(default_factory=dict)
+    qps_per_operation: dict[Api, int] = Field(default_factory=dict)
     access_token_lifetime: int = 7200
     webhook_lifetime: float = 90 * 60
     card_content_chars: int = 3000

@@ -1,7 +1,8 @@
 """The Stream gateway of the emulator (contract §6.1–6.2): ticket endpoint and WebSocket.
 
-``POST /v1.0/gateway/connections/open`` goes through the same pipeline as every platform
-call (faults, QPS, call log as ``Operation.GATEWAY_OPEN``) and answers
+``POST /v1.0/gateway/connections/open`` is routed from the endpoint table and goes through
+the same pipeline as every platform call (faults, QPS, call log as ``Api.GATEWAY_OPEN``)
+and answers
 ``{"endpoint": "ws://<host:port>/connect", "ticket": "…"}``; a bad Client ID or Secret is
 a 400 ``invalidClientIdOrSecret``, a missing field a 400 ``invalidParameter``.
 
@@ -29,15 +30,15 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bridge.dingtalk.operations import ENDPOINTS, Operation
 from bridge.emulator.control.views import EventView
 from bridge.emulator.errors import EmulatorError, Rejection
 from bridge.emulator.gateway.connection import Close, Connection
 from bridge.emulator.gateway.hub import StreamHub
-from bridge.emulator.openapi.pipeline import Caller, answer
+from bridge.emulator.openapi.endpoints import Api
+from bridge.emulator.openapi.pipeline import Caller, answer, endpoint_route
 from bridge.emulator.state import Emulator
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,6 @@ GOING_AWAY = 1001
 
 _SocketGone = (WebSocketDisconnect, OSError, RuntimeError)
 """What Starlette/uvicorn raise when the peer is already gone (RuntimeError: after close)."""
-
-
-def _by_client_id(emulator: Emulator, request: Request, body: Any) -> Caller:
-    """The app named by ``clientId`` (the gateway checks the secret itself)."""
-    del request
-    client_id = body.get("clientId") if isinstance(body, dict) else None
-    return Caller(emulator.apps.apps.get(client_id) if isinstance(client_id, str) else None)
 
 
 def websocket_endpoint(request: Request) -> str:
@@ -73,13 +67,13 @@ def gateway_routes(emulator: Emulator) -> list[BaseRoute]:
             del caller
             return world.stream.tickets.open(body, endpoint)
 
-        return await answer(emulator, request, Operation.GATEWAY_OPEN, _by_client_id, action)
+        return await answer(emulator, request, Api.GATEWAY_OPEN, action)
 
     async def connect(websocket: WebSocket) -> None:
         await serve_connection(emulator, websocket)
 
     return [
-        Route(ENDPOINTS[Operation.GATEWAY_OPEN].path, open_connection, methods=["POST"]),
+        endpoint_route(Api.GATEWAY_OPEN, open_connection),
         WebSocketRoute(CONNECT_PATH, connect),
     ]
 

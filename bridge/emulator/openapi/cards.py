@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import LimitsView
 from bridge.emulator.errors import Rejection, bad_request
 from bridge.emulator.openapi.apps import App
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.world.content import Template, Templates, visible_text
 from bridge.emulator.world.transcript import Conversation, MessageState, Transcript
 
@@ -195,7 +195,7 @@ class Cards:
                     conversation.id,
                     sender_kind="bot",
                     sender_id=app.client_id,
-                    via=Operation.CARD_DELIVER,
+                    via=Api.CARD_DELIVER,
                     state=card.state,
                     text=card.text,
                     template_id=card.template.template_id,

@@ -14,9 +14,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import FaultSpec, FaultView, LimitsView
 from bridge.emulator.errors import Rejection
+from bridge.emulator.openapi.endpoints import Api
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Faults:
         """Installed faults, oldest first."""
         return list(self._faults)
 
-    def draw(self, operation: Operation) -> Fault | None:
+    def draw(self, operation: Api) -> Fault | None:
         """The fault that fires on this call of ``operation``, if any.
 
         Every live fault on the operation counts the call (``seen``); the first one past
@@ -112,9 +112,9 @@ class RateLimiter:
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
-        self._windows: dict[tuple[str, Operation], deque[float]] = defaultdict(deque)
+        self._windows: dict[tuple[str, Api], deque[float]] = defaultdict(deque)
 
-    def admit(self, app: str, operation: Operation, limits: LimitsView) -> bool:
+    def admit(self, app: str, operation: Api, limits: LimitsView) -> bool:
         """Take a slot in the window, or return False (taking nothing) when it is full."""
         limit = limits.qps_per_operation.get(operation, limits.qps)
         window = self._windows[(app, operation)]

@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.errors import Rejection, bad_request
 from bridge.emulator.openapi.apps import App
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.world.content import (
     AiCard,
     Templates,
@@ -88,7 +88,7 @@ class AiInteractions:
             conversation.id,
             sender_kind="bot",
             sender_id=app.client_id,
-            via=Operation.AI_PREPARE,
+            via=Api.AI_PREPARE,
             state=MessageState.PREPARING,
             template_id=card.template.template_id,
             card_data=card.card_data,
@@ -99,11 +99,11 @@ class AiInteractions:
 
     def update(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """D: a static or streaming change of the token's message."""
-        return self._change(app, body, Operation.AI_UPDATE)
+        return self._change(app, body, Api.AI_UPDATE)
 
     def reply(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """B: like update, on a reply-mode token; a static reply is a finished answer."""
-        return self._change(app, body, Operation.AI_REPLY)
+        return self._change(app, body, Api.AI_REPLY)
 
     def finish(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """E: finish the token's message (if still open) and close the token."""
@@ -133,7 +133,7 @@ class AiInteractions:
             conversation.id,
             sender_kind="bot",
             sender_id=app.client_id,
-            via=Operation.AI_SEND,
+            via=Api.AI_SEND,
             state=MessageState.FINISHED,
             text=text,
             template_id=template_id,
@@ -143,7 +143,7 @@ class AiInteractions:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _change(self, app: App, body: dict[str, Any], via: Operation) -> dict[str, Any]:
+    def _change(self, app: App, body: dict[str, Any], via: Api) -> dict[str, Any]:
         self._require_assistant(app)
         token = self._token(app, body)
         _require_content_type(body, ("ai_card",))
@@ -153,11 +153,8 @@ class AiInteractions:
             raise invalid_token("conversationToken is finished")
         card_data = self._next_card_data(message.card_data if message else {}, card)
         text = visible_text(card.template, card_data)
-        if card.streaming is not None:
-            final = card.streaming.is_finalize
-        else:
-            # A static reply is a whole answer; a static update waits for finish.
-            final = via is Operation.AI_REPLY
+        # A static reply is a whole answer; a static update waits for finish.
+        final = card.streaming.is_finalize if card.streaming is not None else via is Api.AI_REPLY
         state = MessageState.FINISHED if final else MessageState.INPUTTING
         token.template_id = card.template.template_id
         if message is None:

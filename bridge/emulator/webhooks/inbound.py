@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.emulator.control.views import InboundView
 from bridge.emulator.openapi.apps import App
-from bridge.emulator.openapi.robots import Session
+from bridge.emulator.webhooks.sessions import Session
 from bridge.emulator.world.transcript import Conversation, Message, User
 
 CORP_ID = "dingemulatorcorp0000"

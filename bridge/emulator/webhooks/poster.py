@@ -3,9 +3,9 @@
 An app registers a robot URL (the bridge's ``/dingtalk/<assistant>/robot``) and an action
 URL (``/dingtalk/<assistant>/action``) with the bearer token its action YAML would send.
 ``build_request`` (pure) renders one callback: the robot door gets the ChatbotMessage
-with ``timestamp`` (ms, emulated clock: it is the platform's time) and
-``sign = bridge.dingtalk.signature.sign(timestamp, app_secret)``; the action door gets
-the action parameters with ``Authorization: Bearer <token>``. A ``variant`` spoils one
+with ``timestamp`` (ms, emulated clock: it is the platform's time) and ``sign``
+(``signature.sign``, §6.4); the action door gets the action parameters with
+``Authorization: Bearer <token>``. A ``variant`` spoils one
 thing on purpose so a receiver's refusals can be tested end to end:
 
 ``bad_signature``  signed with the wrong secret (action door: the wrong bearer token)
@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import httpx2
 
-from bridge.dingtalk.signature import sign
 from bridge.emulator.control.views import (
     CallbackDoor,
     CallbacksView,
@@ -37,6 +36,7 @@ from bridge.emulator.control.views import (
     EventView,
 )
 from bridge.emulator.errors import EmulatorError
+from bridge.emulator.webhooks.signature import sign
 from bridge.emulator.world.bus import EventBus
 
 OVERSIZE_BYTES = 1024 * 1024

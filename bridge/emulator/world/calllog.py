@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import CallView
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.world.bus import EventBus, call_logged
 
 
@@ -30,7 +30,7 @@ class CallLog:
     def record(
         self,
         *,
-        operation: Operation,
+        operation: Api,
         app: str | None,
         method: str,
         path: str,
@@ -59,7 +59,7 @@ class CallLog:
         self._bus.publish(call_logged(view))
         return view
 
-    def since(self, seq: int = 0, operations: Iterable[Operation] | None = None) -> list[CallView]:
+    def since(self, seq: int = 0, operations: Iterable[Api] | None = None) -> list[CallView]:
         """Records after ``seq``, optionally only of some operations, oldest first."""
         wanted = set(operations) if operations is not None else None
         return [

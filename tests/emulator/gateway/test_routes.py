@@ -12,11 +12,11 @@ import httpx2
 import pytest
 from httpx2.websockets import AsyncWebSocketSession, WebSocketDisconnect, WebSocketUpgradeError
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import StreamSettingsView
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.gateway.frames import ACTION_TOPIC, BOT_TOPIC
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.server import running_emulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 
@@ -157,7 +157,7 @@ async def test_bad_credentials_and_missing_fields(
     )
     assert (wrong.status_code, wrong.json()["code"]) == (400, "invalidClientIdOrSecret")
     assert (missing.status_code, missing.json()["code"]) == (400, "invalidParameter")
-    calls = await control.calls(operations=[Operation.GATEWAY_OPEN])
+    calls = await control.calls(operations=[Api.GATEWAY_OPEN])
     assert [(c.status, c.error_code) for c in calls] == [
         (400, "invalidClientIdOrSecret"),
         (400, "invalidParameter"),

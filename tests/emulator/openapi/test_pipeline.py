@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import FaultSpec, LimitsView
+from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.openapi.faults import RateLimiter
 from bridge.emulator.server import running_emulator
 from bridge.emulator.state import Emulator
@@ -34,7 +34,7 @@ async def test_qps_limit_rejects_without_consuming() -> None:
         httpx2.AsyncClient(base_url=running.base_url) as http,
     ):
         control = EmulatorControl(http, running.base_url)
-        await control.set_qps(2, Operation.AI_FINISH)
+        await control.set_qps(2, Api.AI_FINISH)
         token = (
             await http.post(
                 "/v1.0/oauth2/accessToken",
@@ -63,7 +63,7 @@ def test_rate_window_slides_and_rejections_take_no_slot() -> None:
     admitted = []
     for at in (0.0, 0.5, 0.9, 0.95, 1.0, 1.2, 1.5):
         now[0] = at
-        admitted.append(limiter.admit("app", Operation.AI_UPDATE, limits))
+        admitted.append(limiter.admit("app", Api.AI_UPDATE, limits))
     assert admitted == [True, True, False, False, True, False, True]
 
 
@@ -86,7 +86,7 @@ async def test_fault_after_and_count(
 ) -> None:
     """A fault skips its first ``after`` calls, then fires ``count`` times with its status."""
     fault = await control.add_fault(
-        FaultSpec(operation=Operation.AI_FINISH, status=500, code="system.error", after=1, count=2)
+        FaultSpec(operation=Api.AI_FINISH, status=500, code="system.error", after=1, count=2)
     )
     statuses = []
     for _ in range(4):
@@ -105,11 +105,11 @@ async def test_fault_with_raw_body_and_latency(
     """A fault may answer a raw body (the IP ban); the log still names the caller."""
     ban = {"status": 1111, "wait": 5, "punish": "deny"}
     await control.add_fault(
-        FaultSpec(operation=Operation.AI_REPLY, status=403, body=ban, latency=0.05, count=1)
+        FaultSpec(operation=Api.AI_REPLY, status=403, body=ban, latency=0.05, count=1)
     )
     response = await http.post(REPLY, json=ai_body("ct_x", streaming("a")), headers=auth)
     assert (response.status_code, response.json()) == (403, ban)
-    [call] = await control.calls(operations=[Operation.AI_REPLY])
+    [call] = await control.calls(operations=[Api.AI_REPLY])
     assert (call.status, call.response, call.app) == (403, ban, "dingbridge-dev")
 
 
@@ -118,7 +118,7 @@ async def test_latency_only_fault_lets_the_call_succeed(
     http: httpx2.AsyncClient, control: EmulatorControl
 ) -> None:
     """A fault without a status only delays the answer."""
-    await control.add_fault(FaultSpec(operation=Operation.ACCESS_TOKEN, latency=0.01, count=1))
+    await control.add_fault(FaultSpec(operation=Api.ACCESS_TOKEN, latency=0.01, count=1))
     statuses = []
     for _ in range(2):
         response = await http.post(
@@ -139,7 +139,7 @@ async def test_fault_rate_is_deterministic(
     runs = []
     for _ in range(2):
         await control.reset()
-        await control.add_fault(FaultSpec(operation=Operation.AI_FINISH, status=503, rate=0.5))
+        await control.add_fault(FaultSpec(operation=Api.AI_FINISH, status=503, rate=0.5))
         token = (
             await http.post(
                 "/v1.0/oauth2/accessToken",
@@ -164,7 +164,7 @@ async def test_webhook_fault_uses_errcode_body(
     """A fault on a webhook answers in the webhook's errcode shape."""
     url = (await control.inbound("alice", "cid-alice", "hi")).chatbot_message["sessionWebhook"]
     await control.add_fault(
-        FaultSpec(operation=Operation.ROBOT_WEBHOOK, status=200, code="300001", message="gone")
+        FaultSpec(operation=Api.ROBOT_WEBHOOK, status=200, code="300001", message="gone")
     )
     response = await http.post(url, json={"msgtype": "text", "text": {"content": "x"}})
     assert response.json() == {"errcode": 300001, "errmsg": "gone"}
@@ -182,7 +182,7 @@ async def test_call_log_records_every_call_in_order(
     assert [c.seq for c in calls] == [start + 1, start + 2]
     first, second = calls
     assert (first.operation, first.status, first.error_code) == (
-        Operation.AI_FINISH,
+        Api.AI_FINISH,
         400,
         "invalid.conversation.token",
     )

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from bridge.emulator.control.routes import control_routes
 from bridge.emulator.gateway.routes import gateway_routes
-from bridge.emulator.model.simulator import model_routes
+from bridge.emulator.model.routes import model_routes
 from bridge.emulator.openapi.routes import openapi_routes
 from bridge.emulator.page.routes import page_routes
 from bridge.emulator.state import Emulator

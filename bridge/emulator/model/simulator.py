@@ -1,27 +1,12 @@
-"""The simulated OpenAI-compatible model served by the emulator.
+"""The simulated OpenAI-compatible model: its state, and how it answers one completion.
 
-``ModelSimulator`` holds the model's state: its speed, the queue and library of scripted
-replies, the default generator, installed faults, and a record of every completion it
-emitted (each chunk with the real ``time.time()`` it left at, for the benchmark).
-``model_routes(simulator)`` gives the Starlette routes the emulator app mounts:
-
-Model (what bridge talks to, any ``base_url`` ending in ``/v1``)
-  ``POST /v1/chat/completions``      streamed (SSE, ``stream_options.include_usage``) or not
-  ``GET  /v1/models``                the one model
-Control (JSON; errors ``{"error": …}``, 422 with ``details`` for a bad body)
-  ``GET    /_emulator/model``              speed, generator, queue, library, faults
-  ``POST   /_emulator/model/reset``        everything back to the defaults
-  ``PUT    /_emulator/model/speed``        ``SpeedUpdate`` (fields given are replaced)
-  ``PUT    /_emulator/model/generator``    ``GeneratorSpec``
-  ``POST   /_emulator/model/scripts``      queue a ``ModelScript``; ``DELETE`` empties the queue
-  ``PUT    /_emulator/model/library/{name}``  a ``ModelScript`` for ``[[script=name]]``
-  ``POST   /_emulator/model/faults``       install a ``ModelFault``; ``DELETE`` removes all
-  ``POST   /_emulator/model/release``      end every stall now
-  ``GET    /_emulator/model/emissions?since=N``  completions after the first N; ``DELETE`` clears
-
-How replies are chosen, directives, timing and faults: see ``model_script``. A ``drop``
-raises ``SimulatedDrop`` inside the response, which makes uvicorn abort the connection
-mid-body (it logs the exception; that line is expected).
+``ModelSimulator`` holds the model's speed, the queue and library of scripted replies,
+the default generator, installed faults, and a record of every completion it emitted
+(each chunk with the real ``time.time()`` it left at, for the benchmark).
+``ModelSimulator.complete`` serves ``POST /v1/chat/completions``: it picks the reply
+(a ``[[script=NAME]]`` directive, the queue, or the generator; see ``script``), applies
+the status faults and hands the rest to ``reply.CompletionReply``. The routes and the
+control endpoints are in ``routes``.
 """
 
 from __future__ import annotations
@@ -30,24 +15,19 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import anyio
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
 
 from bridge.emulator.control.views import View
 from bridge.emulator.model.reply import (
     CompletionReply,
     Emission,
     EmissionView,
-    EmittedChunk,
     PromptMessage,
-    SimulatedDrop,
     StreamFaults,
     fault_response,
     openai_error,
@@ -62,15 +42,7 @@ from bridge.emulator.model.script import (
     parse_directives,
 )
 
-__all__ = [
-    "EmissionView",
-    "EmittedChunk",
-    "InstalledFault",
-    "ModelSimulator",
-    "ModelStateView",
-    "SimulatedDrop",
-    "model_routes",
-]
+__all__ = ["MODEL_ID", "InstalledFault", "ModelSimulator", "ModelStateView"]
 
 MODEL_ID = "emulator-model"
 
@@ -313,116 +285,3 @@ def _last_user_text(messages: list[Any]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return _text_of(message.get("content"))
     return ""
-
-
-# -- routes ---------------------------------------------------------------------------
-
-PREFIX = "/_emulator/model"
-
-
-def model_routes(simulator: ModelSimulator) -> list[BaseRoute]:
-    """Routes for ``POST /v1/chat/completions``, ``GET /v1/models`` and the control API."""
-
-    async def models(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "bridge-emulator"}
-                ],
-            }
-        )
-
-    async def state(request: Request) -> Any:
-        return simulator.state()
-
-    async def reset(request: Request) -> Any:
-        simulator.reset()
-        return simulator.state()
-
-    async def speed(request: Request) -> Any:
-        return simulator.set_speed(await _parse(request, SpeedUpdate))
-
-    async def generator(request: Request) -> Any:
-        simulator.set_generator(await _parse(request, GeneratorSpec))
-        return simulator.generator
-
-    async def scripts(request: Request) -> Any:
-        if request.method == "DELETE":
-            simulator.clear_queue()
-        else:
-            simulator.queue(await _parse(request, ModelScript))
-        return {"queued": len(simulator.state().queued)}
-
-    async def library(request: Request) -> Any:
-        name = request.path_params["name"]
-        simulator.define(name, await _parse(request, ModelScript))
-        return {"name": name}
-
-    async def faults(request: Request) -> Any:
-        if request.method == "DELETE":
-            simulator.clear_faults()
-            return {"faults": []}
-        fault_id = simulator.add_fault(await _parse(request, ModelFault))
-        return {"id": fault_id}
-
-    async def release(request: Request) -> Any:
-        simulator.release_stalls()
-        return {"released": True}
-
-    async def emissions(request: Request) -> Any:
-        if request.method == "DELETE":
-            simulator.clear_emissions()
-            return {"emissions": []}
-        since = request.query_params.get("since", "0")
-        if not since.isdigit():
-            return JSONResponse({"error": "since must be a whole number"}, status_code=400)
-        views = simulator.emissions(int(since))
-        return {"emissions": [v.model_dump(mode="json") for v in views]}
-
-    control = [
-        ("", state, ["GET"]),
-        ("/reset", reset, ["POST"]),
-        ("/speed", speed, ["PUT"]),
-        ("/generator", generator, ["PUT"]),
-        ("/scripts", scripts, ["POST", "DELETE"]),
-        ("/library/{name}", library, ["PUT"]),
-        ("/faults", faults, ["POST", "DELETE"]),
-        ("/release", release, ["POST"]),
-        ("/emissions", emissions, ["GET", "DELETE"]),
-    ]
-    return [
-        Route("/v1/chat/completions", simulator.complete, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        *(
-            Route(PREFIX + path, _endpoint(handler), methods=methods)
-            for path, handler, methods in control
-        ),
-    ]
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-async def _parse(request: Request, model: type[_M]) -> _M:
-    return model.model_validate_json(await request.body() or b"{}")
-
-
-def _endpoint(
-    handler: Callable[[Request], Awaitable[Any]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """JSON out; a body that does not validate is a 422 with the details."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            result = await handler(request)
-        except ValidationError as exc:
-            details = json.loads(exc.json(include_url=False, include_input=False))
-            return JSONResponse({"error": "invalid body", "details": details}, status_code=422)
-        if isinstance(result, Response):
-            return result
-        if isinstance(result, BaseModel):
-            result = result.model_dump(mode="json")
-        return JSONResponse(result)
-
-    return endpoint

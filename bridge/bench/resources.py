@@ -1,11 +1,12 @@
 """What the bridge process spends: CPU seconds, resident memory, file descriptors.
 
-The benchmark runs the emulator and the simulated model in a child process, so these
-figures, read for this process only, are the bridge side's: the relay, the pacers, the
-surfaces, the DingTalk client and the openai client (plus the benchmark's own light
-bookkeeping). ``RssSampler`` polls the resident set size while a phase runs to find its
-peak; the kernel's own high-water mark (``ru_maxrss``) only ever grows over the whole
-process, which is too coarse for phases run one after another.
+Read inside a phase child (``phase_process``), which runs the bridge side of one phase
+and nothing else, these figures are the bridge's: the relay, the pacers, the surfaces,
+the DingTalk client and the openai client, plus the benchmark's light bookkeeping (the
+user's messages sent through the control API, the call timings). The emulator and the
+simulated model run in another child. ``RssSampler`` polls the resident set size while
+the phase answers, to find its peak after the warm-up; the kernel's high-water mark
+(``ru_maxrss``) would include the start-up and the warm-up.
 """
 
 from __future__ import annotations

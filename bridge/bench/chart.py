@@ -33,6 +33,25 @@ def _families() -> list[str]:
     return names
 
 
+#: Tick series on the log axis, sparsest first: the first giving three ticks is used.
+_TICK_SERIES = ((1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """Round tick values between ``low`` and ``high``: at least three when the range allows."""
+    ticks: list[float] = []
+    for series in _TICK_SERIES:
+        ticks = [
+            step * 10.0**decade
+            for decade in range(-1, 6)
+            for step in series
+            if low <= step * 10.0**decade <= high
+        ]
+        if len(ticks) >= 3:
+            break
+    return ticks
+
+
 def _budgeted(name: str) -> bool:
     return name == "bridge" or name.endswith(BUDGET_SUFFIX)
 
@@ -45,7 +64,7 @@ def write_chart(path: Path, rows: Sequence[StrategyFigures]) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.lines import Line2D
-        from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+        from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
     except ImportError as exc:
         raise BenchError("the chart needs matplotlib: pip install 'bridge[bench]'") from exc
     families = _families()
@@ -88,7 +107,7 @@ def write_chart(path: Path, rows: Sequence[StrategyFigures]) -> None:
                     color=tint,
                 )
         axes.set_xscale("log")
-        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+        axes.xaxis.set_major_locator(FixedLocator(_ticks(*axes.get_xlim())))
         axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes.xaxis.set_minor_formatter(NullFormatter())
         top = max((r.lag_p99 or 0.0 for r in points), default=1.0)

@@ -9,6 +9,10 @@ Secrets (``client_secret``, ``api_key``…) are ``SecretStr``: they print as ``*
 in every repr, log line and ``bridge config check`` output (printed by
 ``bridge.config_text``).
 
+``[delivery] prefer`` names surfaces from ``bridge.delivery.registry``, looked up when a
+config is validated, not when this module is imported (the delivery modules import this
+one).
+
 Each ``[[assistants]]`` entry may override ``llm``, ``pacing`` and ``delivery``; the
 override is merged key by key over the top-level section, and every assistant ends up
 with complete, resolved settings of its own.
@@ -22,7 +26,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge.core.options import ReasoningMode
 from bridge.errors import ConfigError
@@ -37,7 +49,6 @@ __all__ = [
     "PacingConfig",
     "RetryConfig",
     "ServeConfig",
-    "SurfaceName",
     "load_config",
     "parse_config",
 ]
@@ -45,10 +56,6 @@ __all__ = [
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
-
-SurfaceName = Literal[
-    "ai_reply", "ai_stepwise", "ai_card", "ai_webhook", "robot_webhook", "robot_send"
-]
 
 
 class _Model(BaseModel):
@@ -124,30 +131,36 @@ class PacingConfig(_Model):
     close_timeout: PositiveFloat = 15.0
 
 
+def _registered_surfaces() -> tuple[str, ...]:
+    from bridge.delivery import registry  # lazy: bridge.delivery imports this module
+
+    return registry.names()
+
+
 class DeliveryConfig(_Model):
     """Which DingTalk surfaces may show a reply, in order of preference."""
 
-    prefer: tuple[SurfaceName, ...] = (
-        "ai_reply",
-        "ai_stepwise",
-        "ai_card",
-        "ai_webhook",
-        "robot_webhook",
-        "robot_send",
-    )
+    # By default every registered surface, in registration order.
+    prefer: tuple[str, ...] = Field(default_factory=_registered_surfaces)
     ai_template_id: str = "bridge-markdown.schema"
     ai_template_key: str = "content"
     card_template_id: str = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
     card_template_key: str = "msgContent"
     down_for: PositiveFloat = 300.0
 
-    @model_validator(mode="after")
-    def _prefer_is_a_list(self) -> DeliveryConfig:
-        if not self.prefer:
-            raise ValueError("prefer must name at least one surface")
-        if len(set(self.prefer)) != len(self.prefer):
-            raise ValueError("prefer names a surface twice")
-        return self
+    @field_validator("prefer")
+    @classmethod
+    def _prefer_names_registered_surfaces(cls, prefer: tuple[str, ...]) -> tuple[str, ...]:
+        from bridge.delivery import registry  # lazy: bridge.delivery imports this module
+
+        if not prefer:
+            raise ValueError("must name at least one surface")
+        for name in prefer:
+            if name not in registry.names():
+                raise ValueError(registry.unknown_surface(name))
+            if prefer.count(name) > 1:
+                raise ValueError(f"names the surface {name!r} twice")
+        return prefer
 
 
 class ServeConfig(_Model):
@@ -185,7 +198,9 @@ class AssistantConfig(_Model):
     prompt: str = "default"
     llm: LLMConfig = LLMConfig()
     pacing: PacingConfig = PacingConfig()
-    delivery: DeliveryConfig = DeliveryConfig()
+    # A factory, not an instance: the default ``prefer`` reads the surface registry,
+    # which cannot be imported while this module is.
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @property
     def robot(self) -> str:
@@ -199,7 +214,7 @@ class Config(_Model):
     dingtalk: DingTalkConfig = DingTalkConfig()
     llm: LLMConfig = LLMConfig()
     pacing: PacingConfig = PacingConfig()
-    delivery: DeliveryConfig = DeliveryConfig()
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     serve: ServeConfig = ServeConfig()
     memory: MemoryConfig = MemoryConfig()
     assistants: tuple[AssistantConfig, ...] = ()
@@ -308,6 +323,9 @@ def _config_error(exc: ValidationError, source: str, data: Mapping[str, Any]) ->
             message += f" (did you mean {' or '.join(close)}?)"
     elif kind == "missing":
         message = "required key is missing"
+    elif kind == "value_error":
+        # Our own validators' messages, written to be read as they are.
+        message = error["msg"].removeprefix("Value error, ")
     else:
         given = error.get("input")
         shown = "" if isinstance(given, dict | list) else f", got {given!r}"

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from bridge.config import AssistantConfig, MemoryConfig, SurfaceName
+from bridge.config import AssistantConfig, MemoryConfig
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.conversation.store import Exchange, Store
 from bridge.core.events import LLMEvent
@@ -77,7 +77,7 @@ class AnswerSource(Protocol):
 
 
 Trim = Callable[[ChatMessage, list[ChatMessage], ChatMessage, int], list[ChatMessage]]
-BuildSurface = Callable[[Turn, SurfaceName], Surface]
+BuildSurface = Callable[[Turn, str], Surface]
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,31 @@ def test_out_of_range_value_is_rejected() -> None:
         parse_config("[pacing]\nmin_interval = -1\n", {})
 
 
+def test_our_own_checks_read_as_written() -> None:
+    """A model's own check is its message, without pydantic's "value error" prefix."""
+    text = "[llm]\nmax_output_tokens = 100\ncontext_tokens = 50\n"
+    with pytest.raises(ConfigError, match=r"^<config>: llm: max_output_tokens must be smaller"):
+        parse_config(text, {})
+
+
+def test_prefer_names_only_registered_surfaces() -> None:
+    """An unknown surface in `prefer` names the key, the value and every known surface."""
+    with pytest.raises(ConfigError) as info:
+        parse_config('[delivery]\nprefer = ["ai_reply", "fax"]\n', {}, source="x.toml")
+    assert str(info.value) == (
+        "x.toml: delivery.prefer: unknown surface 'fax' (known: ai_reply, ai_stepwise, "
+        "ai_card, ai_webhook, robot_webhook, robot_send)"
+    )
+
+
+def test_prefer_is_a_non_empty_list_without_repeats() -> None:
+    """`prefer` must name a surface, and each only once."""
+    with pytest.raises(ConfigError, match=r"delivery\.prefer: must name at least one"):
+        parse_config("[delivery]\nprefer = []\n", {})
+    with pytest.raises(ConfigError, match=r"delivery\.prefer: names the surface 'ai_card' twice"):
+        parse_config('[delivery]\nprefer = ["ai_card", "ai_reply", "ai_card"]\n', {})
+
+
 def test_secret_value_never_in_error_message() -> None:
     """A bad secret value is not echoed back in the error."""
     text = '[[assistants]]\nname = "a"\nclient_id = "c"\nclient_secret = ["hunter2"]\n'

@@ -46,6 +46,7 @@ class Recorder:
 
     name = "ai_reply"
     can_stream = False
+    can_split = True
 
     async def open(self) -> None:  # pragma: no cover - one-shot only
         raise RuntimeError("one-shot")

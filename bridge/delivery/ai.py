@@ -15,19 +15,25 @@ token, ``update`` streams, and closing is a final update with ``isFinalize`` fol
 never left open.
 
 aiInteraction has no "failed" state: a failed answer closes finished, with the partial
-text and the notice the relay appended.
+text and the notice the relay appended; so does recovery of a message a crashed process
+left open.
+
+Each surface's kind (``AI_REPLY``, ``AI_STEPWISE``) sits just above its class: which
+Turns it serves, how it is built, how its open messages are recovered.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from bridge.delivery.surface import KindedSurface, Surface, SurfaceDeps, SurfaceKind
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.wire import BasicCard, StaticCard, StreamingCard, Target
 from bridge.errors import InvalidConversationToken, PlatformError, PlatformRejected
+from bridge.turn import ConversationType, Turn
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,17 @@ class AiTemplate:
             template_id=self.template_id, key=self.key, text=text, finalize=finalize
         )
 
+    @classmethod
+    def of(cls, deps: SurfaceDeps) -> AiTemplate:
+        """The template the assistant's ``[delivery]`` section names."""
+        delivery = deps.assistant.delivery
+        return cls(delivery.ai_template_id, delivery.ai_template_key)
+
+    @classmethod
+    def from_handle(cls, handle: Mapping[str, str]) -> AiTemplate:
+        """The template a message was opened with, as its handle recorded it."""
+        return cls(template_id=handle["template_id"], key=handle["key"])
+
 
 class _AiMessage:
     """What both AI messages share: the client, the token and the template."""
@@ -54,8 +71,8 @@ class _AiMessage:
         self._template = template
 
     @property
-    def handle(self) -> dict[str, Any]:
-        """What ``close_ai_message`` needs to close it after a crash."""
+    def handle(self) -> Mapping[str, str]:
+        """What its kind's ``recover`` needs to close it after a crash."""
         return {
             "token": self._token,
             "template_id": self._template.template_id,
@@ -73,14 +90,38 @@ class ReplyStreamMessage(_AiMessage):
         await self._client.reply(self._token, self._template.frame(text, finalize=True))
 
 
-class AiReplySurface:
-    """``ai_reply``: stream into the message a conversationToken belongs to."""
+def _serves_reply(turn: Turn, now: float) -> bool:
+    return turn.handles.conversation_token is not None
 
-    name = "ai_reply"
-    can_stream = True
+
+def _build_reply(deps: SurfaceDeps, turn: Turn) -> Surface:
+    token = turn.handles.conversation_token
+    assert token is not None, "built only for a Turn it serves"
+    return AiReplySurface(deps.client, token, AiTemplate.of(deps))
+
+
+async def _recover_reply(client: DingTalkClient, handle: Mapping[str, str], text: str) -> None:
+    # Every reply is a full-text overwrite: one finalizing reply closes it.
+    template = AiTemplate.from_handle(handle)
+    await client.reply(handle["token"], template.frame(text, finalize=True))
+
+
+AI_REPLY = SurfaceKind(
+    name="ai_reply",
+    serves=_serves_reply,
+    build=_build_reply,
+    streams=True,
     # One token, one message: a continued message needs another surface (the relay
     # does not split an answer when no other candidate could carry the rest).
-    single_message = True
+    can_split=False,
+    recover=_recover_reply,
+)
+
+
+class AiReplySurface(KindedSurface):
+    """``ai_reply``: stream into the message a conversationToken belongs to."""
+
+    kind = AI_REPLY
 
     def __init__(self, client: DingTalkClient, token: str, template: AiTemplate) -> None:
         self._client = client
@@ -122,11 +163,49 @@ class StepwiseMessage(_AiMessage):
             await _finish(self._client, self._token)
 
 
-class AiStepwiseSurface:
+def _serves_stepwise(turn: Turn, now: float) -> bool:
+    handles = turn.handles
+    if turn.conversation_type is ConversationType.MAGIC_WAND:
+        return False  # proactive sends cannot reach the magic wand (dingtalk-api.md §7)
+    if handles.open_conversation_id:
+        return True
+    return turn.conversation_type is ConversationType.SINGLE and handles.union_id is not None
+
+
+def _build_stepwise(deps: SurfaceDeps, turn: Turn) -> Surface:
+    handles = turn.handles
+    if handles.open_conversation_id:
+        target = Target.conversation(handles.open_conversation_id)
+    else:
+        assert handles.union_id is not None, "built only for a Turn it serves"
+        target = Target.user(handles.union_id)
+    return AiStepwiseSurface(deps.client, target, AiTemplate.of(deps))
+
+
+async def _recover_stepwise(client: DingTalkClient, handle: Mapping[str, str], text: str) -> None:
+    token = handle["token"]
+    template = AiTemplate.from_handle(handle)
+    try:
+        await client.update(token, template.frame(text, finalize=True))
+    except PlatformError as exc:
+        # The token may be gone already; finish below settles it either way.
+        log.warning("recovering an ai_stepwise message: final update failed: %s", exc)
+    await _finish(client, token)
+
+
+AI_STEPWISE = SurfaceKind(
+    name="ai_stepwise",
+    serves=_serves_stepwise,
+    build=_build_stepwise,
+    streams=True,
+    recover=_recover_stepwise,
+)
+
+
+class AiStepwiseSurface(KindedSurface):
     """``ai_stepwise``: prepare → update… → finish, to a user or a conversation."""
 
-    name = "ai_stepwise"
-    can_stream = True
+    kind = AI_STEPWISE
 
     def __init__(self, client: DingTalkClient, target: Target, template: AiTemplate) -> None:
         self._client = client
@@ -142,23 +221,6 @@ class AiStepwiseSurface:
     async def send_once(self, text: str) -> None:
         # ``send`` documents basic_card_schema only (§3.6): one call, one finished message.
         await self._client.send(self._target, BasicCard(text=text))
-
-
-async def close_ai_message(
-    client: DingTalkClient, surface: str, handle: dict[str, Any], text: str
-) -> None:
-    """Close a message left open by a crashed process, from its recorded handle."""
-    template = AiTemplate(template_id=str(handle["template_id"]), key=str(handle["key"]))
-    token = str(handle["token"])
-    if surface == "ai_reply":
-        await client.reply(token, template.frame(text, finalize=True))
-        return
-    try:
-        await client.update(token, template.frame(text, finalize=True))
-    except PlatformError as exc:
-        # The token may be gone already; finish below settles it either way.
-        log.warning("recovering %s message: final update failed: %s", surface, exc)
-    await _finish(client, token)
 
 
 async def _finish(client: DingTalkClient, token: str) -> None:

@@ -8,17 +8,23 @@ is a final streaming call with ``isFinalize`` (or ``isError`` when the answer fa
 followed by the ``flowStatus`` change the card template renders (3 finished, 5 failed).
 Unlike aiInteraction, a card has a real failed state. A short answer sent once is one
 call: the card is created and delivered already finished, its text in its parameters.
+
+Its kind (``AI_CARD``) sits just above the class: it serves a Turn that names a robot
+and a group or a staff member to deliver to, and a card a crashed process left open is
+closed as failed, with the text it had.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Mapping
 
+from bridge.delivery.surface import KindedSurface, Surface, SurfaceDeps, SurfaceKind
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.wire import CardSpace, FlowStatus
 from bridge.errors import PlatformError, PlatformRejected
+from bridge.turn import ConversationType, Turn
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,8 @@ class CardMessage:
         self._key = key
 
     @property
-    def handle(self) -> dict[str, Any]:
+    def handle(self) -> Mapping[str, str]:
+        """What its kind's ``recover`` needs to close it after a crash."""
         return {"out_track_id": self._out_track_id, "key": self._key}
 
     async def update(self, text: str) -> None:
@@ -42,11 +49,41 @@ class CardMessage:
         await close_card(self._client, self._out_track_id, self._key, text, ok=ok)
 
 
-class AiCardSurface:
+def _serves_card(turn: Turn, now: float) -> bool:
+    handles = turn.handles
+    if turn.conversation_type is ConversationType.MAGIC_WAND or not handles.robot_code:
+        return False
+    if turn.conversation_type is ConversationType.GROUP:
+        return handles.conversation_id is not None
+    return handles.staff_id is not None
+
+
+def _build_card(deps: SurfaceDeps, turn: Turn) -> Surface:
+    handles = turn.handles
+    if turn.conversation_type is ConversationType.GROUP:
+        assert handles.conversation_id is not None, "built only for a Turn it serves"
+        space = CardSpace.group(handles.conversation_id, handles.robot_code or deps.assistant.robot)
+    else:
+        assert handles.staff_id is not None, "built only for a Turn it serves"
+        space = CardSpace.single(handles.staff_id)
+    delivery = deps.assistant.delivery
+    return AiCardSurface(deps.client, space, delivery.card_template_id, delivery.card_template_key)
+
+
+async def _recover_card(client: DingTalkClient, handle: Mapping[str, str], text: str) -> None:
+    # A card has a real failed state, and an answer cut off by a crash did fail.
+    await close_card(client, handle["out_track_id"], handle["key"], text, ok=False)
+
+
+AI_CARD = SurfaceKind(
+    name="ai_card", serves=_serves_card, build=_build_card, streams=True, recover=_recover_card
+)
+
+
+class AiCardSurface(KindedSurface):
     """``ai_card``: create and deliver a card, stream into its markdown variable."""
 
-    name = "ai_card"
-    can_stream = True
+    kind = AI_CARD
 
     def __init__(
         self, client: DingTalkClient, space: CardSpace, template_id: str, key: str

@@ -1,10 +1,12 @@
 """Journaling surfaces: every opened message is on disk until it is closed.
 
 ``JournaledSurface`` wraps a surface so that ``open`` records the message (its surface
-and the handle needed to close it) in the ``Store``, each update refreshes the recorded
-text, and a successful ``close`` forgets it. If the process dies in between, the next
-start-up finds the record and closes the message with the text it had and a notice
-(``Bridge.recover``): a kill must never leave a chat showing "思考中" forever.
+and its ``handle``) in the ``Store``, each update refreshes the recorded text, and a
+successful ``close`` forgets it. If the process dies in between, the next start-up finds
+the record and hands the handle to the surface kind's ``recover``, which closes the
+message with the text it had and a notice (``Bridge.recover``): a kill must never leave
+a chat showing "思考中" forever. A message without a handle is not journaled: nothing
+could close it.
 
 A close that fails keeps the record on purpose: the relay then sends the full text
 through a one-shot surface, and the next start-up still closes the stuck bubble.
@@ -14,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from bridge.conversation.store import OpenMessage, Store
 from bridge.delivery.surface import LiveMessage, Surface
@@ -31,6 +32,10 @@ class JournaledMessage:
         self._inner = inner
         self._store = store
         self._record = record
+
+    @property
+    def handle(self) -> Mapping[str, str] | None:
+        return self._inner.handle
 
     async def update(self, text: str) -> None:
         await self._inner.update(text)
@@ -62,19 +67,19 @@ class JournaledSurface:
         return self._inner.can_stream
 
     @property
-    def single_message(self) -> bool:
-        return bool(getattr(self._inner, "single_message", False))
+    def can_split(self) -> bool:
+        return self._inner.can_split
 
     async def open(self) -> LiveMessage:
         message = await self._inner.open()
-        handle: dict[str, Any] | None = getattr(message, "handle", None)
+        handle = message.handle
         if handle is None:
             return message  # nothing to recover it with: not journaled
         record = OpenMessage(
             message_id=uuid.uuid4().hex,
             assistant=self._assistant,
             surface=self._inner.name,
-            handle=handle,
+            handle=dict(handle),
             text="",
             opened_at=self._clock(),
         )

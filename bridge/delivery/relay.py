@@ -152,11 +152,11 @@ def pacing_options(config: PacingConfig) -> PacingOptions:
 def _splittable(options: PacingOptions, surfaces: Sequence[Surface]) -> PacingOptions:
     """``options``, without splits when no surface could carry a continued message.
 
-    A surface with ``single_message`` (reply mode: one token, one message) cannot show a
+    A surface that cannot split (reply mode: one token, one message) cannot show a
     second message; if every candidate is like that, a split would lose the rest of the
     answer, so the whole answer goes into the one message instead.
     """
-    if any(not getattr(surface, "single_message", False) for surface in surfaces):
+    if any(surface.can_split for surface in surfaces):
         return options
     return replace(options, message_limit_chars=NO_SPLIT)
 

@@ -2,13 +2,11 @@
 
 Three filters, applied to the configured preference list (``[delivery] prefer``):
 
-1. **What the Turn carries.** A surface needs its handle: ``ai_reply`` a
-   conversationToken, the webhooks a sessionWebhook that is still valid a few seconds
-   from now, proactive surfaces the ids of their target. Proactive sends reach every
-   conversation type the platform allows: a single chat by unionId (or its
-   openConversationId), a group by openConversationId; the magic wand has neither, so
-   only reply mode can answer there (dingtalk-api.md §7), and the router never offers a
-   proactive surface for it.
+1. **What the Turn carries.** Each surface's kind says whether it ``serves`` the Turn
+   (``bridge.delivery.registry``; the rules live next to each surface): ``ai_reply``
+   needs a conversationToken, the webhooks a sessionWebhook still valid a few seconds
+   from now, proactive surfaces the ids of their target. The magic wand has no target
+   a proactive send can reach (dingtalk-api.md §7), so only reply mode answers there.
 2. **Health.** A surface that answered "permission denied", "not supported" or a 403 to
    its open call is marked down for ``down_for`` seconds (per assistant) and skipped.
 3. **Order.** The configured order is kept; the relay tries the candidates in turn.
@@ -18,12 +16,11 @@ Pure: the clock is an argument, the health record is a plain object.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bridge.config import SurfaceName
-from bridge.turn import ConversationType, Turn
-
-WEBHOOK_MARGIN = 5.0  # seconds: a webhook about to expire is not worth starting on
+from bridge.delivery import registry
+from bridge.turn import Turn
 
 
 @dataclass
@@ -47,51 +44,19 @@ class SurfaceHealth:
 
 def candidates(
     turn: Turn,
-    prefer: tuple[SurfaceName, ...],
+    prefer: Sequence[str],
     health: SurfaceHealth,
     *,
     now: float,
-) -> list[SurfaceName]:
-    """The usable surfaces for ``turn``, in preference order."""
+) -> list[str]:
+    """The usable surfaces for ``turn``, in preference order.
+
+    Every name must be registered (config validation checks it); one that is not is a
+    ``ConfigError``, never silently skipped.
+    """
     return [
         name
         for name in prefer
-        if can_serve(turn, name, now=now) and not health.is_down(turn.assistant, name, now=now)
+        if registry.lookup(name).serves(turn, now)
+        and not health.is_down(turn.assistant, name, now=now)
     ]
-
-
-def can_serve(turn: Turn, surface: SurfaceName, *, now: float) -> bool:
-    """True when ``turn`` carries what ``surface`` needs."""
-    handles = turn.handles
-    kind = turn.conversation_type
-    wand = kind is ConversationType.MAGIC_WAND
-    match surface:
-        case "ai_reply":
-            return handles.conversation_token is not None
-        case "ai_webhook":
-            return handles.ai_webhook is not None and handles.ai_webhook.usable(
-                now, margin=WEBHOOK_MARGIN
-            )
-        case "robot_webhook":
-            return handles.robot_webhook is not None and handles.robot_webhook.usable(
-                now, margin=WEBHOOK_MARGIN
-            )
-        case "ai_stepwise":
-            if wand:
-                return False
-            if handles.open_conversation_id:
-                return True
-            return kind is ConversationType.SINGLE and handles.union_id is not None
-        case "ai_card":
-            if wand or not handles.robot_code:
-                return False
-            if kind is ConversationType.GROUP:
-                return handles.conversation_id is not None
-            return handles.staff_id is not None
-        case "robot_send":
-            if wand or not handles.robot_code:
-                return False
-            if kind is ConversationType.GROUP:
-                return handles.open_conversation_id is not None
-            return handles.staff_id is not None
-    return False

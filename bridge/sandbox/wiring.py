@@ -34,7 +34,6 @@ from bridge.config import (
     MemoryConfig,
     PacingConfig,
     ServeConfig,
-    SurfaceName,
 )
 from bridge.emulator.model.script import ModelScript
 from bridge.emulator.model.simulator import MODEL_ID
@@ -62,7 +61,7 @@ CARD_ASSISTANT = "dev-card"
 """The bridge assistant answering as ``CARD_APP``."""
 
 # The card first; the robot webhook when the card cannot be used (e.g. it is down).
-CARD_PREFER: tuple[SurfaceName, ...] = ("ai_card", "robot_webhook", "robot_send")
+CARD_PREFER: tuple[str, ...] = ("ai_card", "robot_webhook", "robot_send")
 
 DEFAULT_PROMPT = """\
 You are {assistant_name}, an assistant inside DingTalk (钉钉), talking with {sender_name}.

@@ -43,7 +43,7 @@ class FakeSurface:
 
     name: str
     can_stream: bool = True
-    single_message: bool = False
+    can_split: bool = True
     fail_open: bool = False
     fail_update: bool = False
     fail_close: bool = False
@@ -85,6 +85,7 @@ class FakeLive:
     """The live message of a FakeSurface."""
 
     surface: FakeSurface
+    handle: None = None  # not recoverable: the relay never needs it
 
     async def update(self, text: str) -> None:
         await self.surface._enter("update", text)
@@ -140,9 +141,9 @@ async def test_a_quick_answer_over_the_limit_is_sent_once_in_pieces() -> None:
     assert (result.ok, result.opens, result.send_once) == (True, 0, 2)
 
 
-async def test_a_single_message_surface_gets_the_quick_answer_whole() -> None:
+async def test_a_surface_that_cannot_split_gets_the_quick_answer_whole() -> None:
     """Reply mode holds one message: a quick long answer goes out whole, not in pieces."""
-    surface = FakeSurface("ai_reply", single_message=True)
+    surface = FakeSurface("ai_reply", can_split=False)
     small = WIDE_WINDOW.model_copy(update={"message_limit_chars": 200})
     result = await relay(source(["x" * 150, "y" * 150]), [surface], small)
     assert surface.calls == [("send_once", "x" * 150 + "y" * 150)]

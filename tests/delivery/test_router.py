@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bridge.config import DeliveryConfig
 from bridge.delivery.router import SurfaceHealth, candidates
+from bridge.errors import ConfigError
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn, Webhook
 
 PREFER = DeliveryConfig().prefer
@@ -91,3 +94,10 @@ def test_configured_order_is_kept() -> None:
         "ai_stepwise",
         "ai_reply",
     ]
+
+
+def test_an_unregistered_name_is_an_error_not_skipped() -> None:
+    """A name no kind has (config validation lets none through) raises, naming the key."""
+    t = turn(ConversationType.GROUP, conversation_token="ct")
+    with pytest.raises(ConfigError, match=r"^delivery\.prefer: unknown surface 'fax'"):
+        candidates(t, ("ai_reply", "fax"), SurfaceHealth(), now=NOW)

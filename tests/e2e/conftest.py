@@ -35,7 +35,6 @@ from bridge.config import (
     LLMConfig,
     PacingConfig,
     RetryConfig,
-    SurfaceName,
 )
 from bridge.core.frames import normalize
 from bridge.delivery.factory import SurfaceFactory
@@ -82,9 +81,9 @@ PACING = PacingConfig(
 CHARS_PER_SECOND = 200.0
 MODEL_SPEED = SpeedUpdate(ttft=0.0, tokens_per_second=CHARS_PER_SECOND, chunk_chars=4)
 
-STREAMING: tuple[SurfaceName, ...] = ("ai_reply", "ai_stepwise", "ai_card")
-ONE_SHOT: tuple[SurfaceName, ...] = ("ai_webhook", "robot_webhook", "robot_send")
-SURFACES: tuple[SurfaceName, ...] = STREAMING + ONE_SHOT
+STREAMING: tuple[str, ...] = ("ai_reply", "ai_stepwise", "ai_card")
+ONE_SHOT: tuple[str, ...] = ("ai_webhook", "robot_webhook", "robot_send")
+SURFACES: tuple[str, ...] = STREAMING + ONE_SHOT
 
 GROUP = "cid-group"
 
@@ -151,7 +150,7 @@ class Asked:
     bot: Turn  # from the robot ChatbotMessage: robot code, conversation ids, webhook
     action: Turn  # from the AI action: conversationToken, AI sessionWebhook
 
-    def turn_for(self, surface: SurfaceName) -> Turn:
+    def turn_for(self, surface: str) -> Turn:
         """The Turn that carries the handle ``surface`` needs."""
         return self.action if surface in ("ai_reply", "ai_webhook") else self.bot
 
@@ -203,7 +202,7 @@ class EndToEnd:
         """Change how many characters a second the model streams (one token is one)."""
         self.simulator.set_speed(SpeedUpdate(tokens_per_second=chars_per_second))
 
-    def surfaces(self, turn: Turn, names: Sequence[SurfaceName]) -> list[Surface]:
+    def surfaces(self, turn: Turn, names: Sequence[str]) -> list[Surface]:
         """The real surfaces for ``turn``, in the order given."""
         factory = SurfaceFactory(self.client, self.assistant)
         return [factory.build(turn, name) for name in names]
@@ -211,7 +210,7 @@ class EndToEnd:
     async def reply(
         self,
         turn: Turn,
-        names: Sequence[SurfaceName],
+        names: Sequence[str],
         *,
         pacing: PacingConfig = PACING,
     ) -> RelayResult:

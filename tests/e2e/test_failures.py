@@ -11,7 +11,6 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bridge.config import SurfaceName
 from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import FaultSpec
@@ -59,9 +58,7 @@ def split_notice(text: str) -> str:
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-async def test_model_drop_closes_with_partial_text_and_notice(
-    e2e: EndToEnd, surface: SurfaceName
-) -> None:
+async def test_model_drop_closes_with_partial_text_and_notice(e2e: EndToEnd, surface: str) -> None:
     """A model that drops mid-stream leaves its partial text and the notice, closed."""
     asked = await e2e.ask("tell me a story")
     text = e2e.script(prose(400), fault=ModelFault(kind="drop", after_chunks=30))
@@ -87,7 +84,7 @@ async def test_model_drop_closes_with_partial_text_and_notice(
 @pytest.mark.parametrize("fault", [RATE_LIMITED, SERVER_ERROR], ids=["403-qps", "500"])
 @pytest.mark.parametrize("surface", STREAMING)
 async def test_platform_faults_during_the_stream_are_retried(
-    e2e: EndToEnd, surface: SurfaceName, fault: FaultSpec
+    e2e: EndToEnd, surface: str, fault: FaultSpec
 ) -> None:
     """403 QpsLimit and 500 answers on an update are retried; the answer ends whole."""
     asked = await e2e.ask("tell me a story")
@@ -112,7 +109,7 @@ async def test_platform_faults_during_the_stream_are_retried(
 
 @pytest.mark.parametrize("surface", STREAMING)
 async def test_an_update_lost_to_a_persistent_fault_is_repaired(
-    e2e: EndToEnd, surface: SurfaceName
+    e2e: EndToEnd, surface: str
 ) -> None:
     """An update that fails every retry is dropped; the next call shows the whole text."""
     asked = await e2e.ask("tell me a story")
@@ -168,9 +165,7 @@ async def test_permission_denied_on_prepare_falls_back_to_the_card(
 
 
 @pytest.mark.parametrize("surface", STREAMING)
-async def test_cancelled_relay_still_closes_the_message(
-    e2e: EndToEnd, surface: SurfaceName
-) -> None:
+async def test_cancelled_relay_still_closes_the_message(e2e: EndToEnd, surface: str) -> None:
     """Cancelling the relay mid-stream closes its message with the partial text."""
     asked = await e2e.ask("tell me a long story")
     text = e2e.script(prose(2000))  # ~10 s: it is cancelled long before the end

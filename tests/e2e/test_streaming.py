@@ -12,7 +12,6 @@ import math
 import anyio
 import pytest
 
-from bridge.config import SurfaceName
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.views import MessageView
 from tests.e2e.conftest import (
@@ -49,9 +48,7 @@ def assert_typewriter(message: MessageView, final: str) -> None:
 
 
 @pytest.mark.parametrize("surface", STREAMING)
-async def test_two_second_answer_streams_within_the_call_bound(
-    e2e: EndToEnd, surface: SurfaceName
-) -> None:
+async def test_two_second_answer_streams_within_the_call_bound(e2e: EndToEnd, surface: str) -> None:
     """A ~2 s answer takes at most ⌈duration/min_interval⌉+1 updates and ends exact."""
     asked = await e2e.ask("tell me a story")
     text = e2e.script(prose(400))
@@ -78,7 +75,7 @@ async def test_two_second_answer_streams_within_the_call_bound(
 
 @pytest.mark.parametrize("surface", ONE_SHOT)
 async def test_two_second_answer_on_a_one_shot_surface_is_one_call(
-    e2e: EndToEnd, surface: SurfaceName
+    e2e: EndToEnd, surface: str
 ) -> None:
     """A surface that cannot stream shows a ~2 s answer once, finished, in one call."""
     asked = await e2e.ask("tell me a story")
@@ -95,7 +92,7 @@ async def test_two_second_answer_on_a_one_shot_surface_is_one_call(
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-async def test_short_answer_is_one_call(e2e: EndToEnd, surface: SurfaceName) -> None:
+async def test_short_answer_is_one_call(e2e: EndToEnd, surface: str) -> None:
     """An answer that ends inside the one-shot window is one DingTalk call, finished."""
     asked = await e2e.ask("hi")
     text = e2e.script(prose(60))  # ~0.3 s at the model's pace
@@ -111,9 +108,7 @@ async def test_short_answer_is_one_call(e2e: EndToEnd, surface: SurfaceName) -> 
 
 
 @pytest.mark.parametrize("surface", ["ai_stepwise", "ai_card"])
-async def test_long_answer_is_split_into_finished_messages(
-    e2e: EndToEnd, surface: SurfaceName
-) -> None:
+async def test_long_answer_is_split_into_finished_messages(e2e: EndToEnd, surface: str) -> None:
     """An answer over the message limit continues in new messages that rejoin it."""
     e2e.set_pace(FAST_PACE)
     asked = await e2e.ask("tell me a long story")
@@ -174,7 +169,7 @@ async def test_long_answer_with_reply_mode_alone_stays_whole(e2e: EndToEnd) -> N
 
 @pytest.mark.parametrize("surface", ONE_SHOT)
 async def test_long_answer_on_a_one_shot_surface_is_sent_in_pieces(
-    e2e: EndToEnd, surface: SurfaceName
+    e2e: EndToEnd, surface: str
 ) -> None:
     """Over the message limit, a one-shot surface sends consecutive finished pieces."""
     e2e.set_pace(FAST_PACE)

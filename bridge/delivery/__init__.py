@@ -1,1 +1,1 @@
-"""Delivery: surfaces that show a reply in DingTalk, the router that picks them, the relay."""
+"""Delivery: the surfaces, the registry of their kinds, the router that picks them, the relay."""

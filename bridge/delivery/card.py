@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Mapping
 
 from bridge.delivery.surface import KindedSurface, Surface, SurfaceDeps, SurfaceKind
+from bridge.dingtalk.cards import CardSpace, FlowStatus
 from bridge.dingtalk.client import DingTalkClient
-from bridge.dingtalk.wire import CardSpace, FlowStatus
 from bridge.errors import PlatformError, PlatformRejected
 from bridge.turn import ConversationType, Turn
 

@@ -9,8 +9,8 @@ refreshes the token and tries the call once more.
 The client owns nothing: it is given one ``httpx2.AsyncClient`` (never closed here) and
 the process-wide ``RateBudget``, so it needs no ``async with`` and no ``aclose``. The
 composition root creates one client per app (client id); surfaces call its methods.
-Request bodies and result values live in ``wire``; nothing here touches raw JSON
-beyond passing it through.
+Request bodies and result values live in ``wire`` and ``cards``; nothing here touches
+raw JSON beyond passing it through.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import anyio
 import httpx2
 
 from bridge.config import DingTalkConfig
-from bridge.dingtalk import wire
+from bridge.dingtalk import cards, wire
 from bridge.dingtalk.auth import AccessTokenProvider
 from bridge.dingtalk.budget import RateBudget
+from bridge.dingtalk.cards import CardSpace, DeliverResult, FlowStatus
 from bridge.dingtalk.faults import (
     check_webhook,
     error_from_response,
@@ -42,9 +43,6 @@ from bridge.dingtalk.wire import (
     AiCard,
     At,
     BasicCard,
-    CardSpace,
-    DeliverResult,
-    FlowStatus,
     RobotMessage,
     RobotSendResult,
     StreamingCard,
@@ -161,14 +159,14 @@ class DingTalkClient:
         self, out_track_id: str, template_id: str, *, params: Mapping[str, str] | None = None
     ) -> None:
         """Create a card instance (J1); ``params`` default to ``flowStatus`` processing."""
-        body = wire.card_create_body(out_track_id, template_id, _card_params(params))
+        body = cards.card_create_body(out_track_id, template_id, _card_params(params))
         wire.require_success(Operation.CARD_CREATE, await self._call(Operation.CARD_CREATE, body))
 
     async def card_deliver(self, out_track_id: str, space: CardSpace) -> tuple[DeliverResult, ...]:
         """Deliver a created card to a group or single chat (J2)."""
-        body = wire.card_deliver_body(out_track_id, space)
+        body = cards.card_deliver_body(out_track_id, space)
         answer = await self._call(Operation.CARD_DELIVER, body)
-        return wire.parse_deliver_results(Operation.CARD_DELIVER, answer)
+        return cards.parse_deliver_results(Operation.CARD_DELIVER, answer)
 
     async def card_create_and_deliver(
         self,
@@ -179,12 +177,12 @@ class DingTalkClient:
         params: Mapping[str, str] | None = None,
     ) -> tuple[DeliverResult, ...]:
         """Create and deliver a card in one call (J1 + J2)."""
-        body = wire.card_create_and_deliver_body(
+        body = cards.card_create_and_deliver_body(
             out_track_id, template_id, _card_params(params), space
         )
         finished = _card_params(params).get("flowStatus") == FlowStatus.FINISHED.value
         answer = await self._call(Operation.CARD_CREATE_AND_DELIVER, body, urgent=finished)
-        return wire.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, answer)
+        return cards.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, answer)
 
     async def card_update_status(
         self,
@@ -195,7 +193,7 @@ class DingTalkClient:
     ) -> None:
         """Move a card to ``flow_status`` (J3/J4), optionally setting more parameters."""
         merged = {**(params or {}), "flowStatus": flow_status.value}
-        body = wire.card_update_body(out_track_id, merged)
+        body = cards.card_update_body(out_track_id, merged)
         final = flow_status in (FlowStatus.FINISHED, FlowStatus.FAILED)
         answer = await self._call(Operation.CARD_UPDATE, body, urgent=final)
         wire.require_success(Operation.CARD_UPDATE, answer)
@@ -215,7 +213,7 @@ class DingTalkClient:
         ``guid`` is DingTalk's idempotency key; a fresh one is made per call, and a retry
         of the same call reuses it.
         """
-        body = wire.card_streaming_body(
+        body = cards.card_streaming_body(
             out_track_id,
             guid or uuid.uuid4().hex,
             key,

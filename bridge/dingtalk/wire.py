@@ -2,10 +2,11 @@
 
 Everything else in bridge sees the frozen values defined here: what to show
 (``StreamingCard``, ``StaticCard``, ``BasicCard``, ``Text``, ``Markdown``), where to show
-it (``Target``, ``CardSpace``) and what came back (``AccessToken``, ``DeliverResult``,
-``RobotSendResult``). The ``*_body`` functions turn values into request bodies, including
-the JSON-*string* ``content``/``msgParam`` fields; the ``parse_*`` functions read success
-bodies. Error answers are mapped to the error tree by ``bridge.dingtalk.faults``.
+it (``Target``) and what came back (``AccessToken``, ``RobotSendResult``). The
+``*_body`` functions turn values into request bodies, including the JSON-*string*
+``content``/``msgParam`` fields; the ``parse_*`` functions read success bodies. The card
+OpenAPI (§4 I, J) has its own module, ``bridge.dingtalk.cards``. Error answers are
+mapped to the error tree by ``bridge.dingtalk.faults``.
 
 Where the contract is unsure (§9) parsing accepts every documented form.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from bridge.dingtalk.operations import Operation
@@ -23,13 +23,11 @@ from bridge.errors import PlatformRejected, PlatformUnavailable
 
 __all__ = [
     "AI_WEBHOOK_MARKDOWN_TEMPLATE",
+    "JSON",
     "AccessToken",
     "AiCard",
     "At",
     "BasicCard",
-    "CardSpace",
-    "DeliverResult",
-    "FlowStatus",
     "Markdown",
     "RobotMessage",
     "RobotSendResult",
@@ -40,14 +38,8 @@ __all__ = [
     "access_token_body",
     "ai_content_body",
     "ai_webhook_body",
-    "card_create_and_deliver_body",
-    "card_create_body",
-    "card_deliver_body",
-    "card_streaming_body",
-    "card_update_body",
     "decode_json",
     "parse_access_token",
-    "parse_deliver_results",
     "parse_prepare",
     "parse_robot_send",
     "require_success",
@@ -68,16 +60,6 @@ def _dumps(value: object) -> str:
 
 
 # ---------------------------------------------------------------------------- values
-
-
-class FlowStatus(StrEnum):
-    """An AI card's ``flowStatus`` (§4 J); card parameters are strings on the wire."""
-
-    PROCESSING = "1"
-    INPUTTING = "2"
-    FINISHED = "3"
-    EXECUTING = "4"
-    FAILED = "5"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,45 +183,6 @@ class At:
 
 
 @dataclass(frozen=True, slots=True)
-class CardSpace:
-    """Where a card is delivered: a group (with the robot that posts) or a single chat."""
-
-    kind: Literal["group", "single"]
-    id: str
-    robot_code: str | None = None
-
-    @classmethod
-    def group(cls, conversation_id: str, robot_code: str) -> CardSpace:
-        return cls("group", conversation_id, robot_code)
-
-    @classmethod
-    def single(cls, staff_id: str) -> CardSpace:
-        return cls("single", staff_id)
-
-    def fields(self) -> JSON:
-        if self.kind == "group":
-            return {
-                "openSpaceId": f"dtv1.card//IM_GROUP.{self.id}",
-                "imGroupOpenDeliverModel": {"robotCode": self.robot_code},
-            }
-        return {
-            "openSpaceId": f"dtv1.card//IM_ROBOT.{self.id}",
-            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT"},
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverResult:
-    """One destination of a card delivery and whether it got the card."""
-
-    space_type: str
-    space_id: str
-    success: bool
-    error_message: str | None = None
-    carrier_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class RobotSendResult:
     """What a robot batch/group send answered; the staff lists are empty for groups."""
 
@@ -310,58 +253,6 @@ def robot_oto_send_body(robot_code: str, user_ids: tuple[str, ...], message: Rob
     return {"robotCode": robot_code, "userIds": list(user_ids), **_msg_key_param(message)}
 
 
-def card_create_body(out_track_id: str, template_id: str, params: Mapping[str, str]) -> JSON:
-    """Body of ``POST /v1.0/card/instances``, shaped as the official Stream SDK sends it."""
-    return {
-        "cardTemplateId": template_id,
-        "outTrackId": out_track_id,
-        "cardData": {"cardParamMap": dict(params)},
-        "callbackType": "STREAM",
-        "imGroupOpenSpaceModel": {"supportForward": True},
-        "imRobotOpenSpaceModel": {"supportForward": True},
-    }
-
-
-def card_deliver_body(out_track_id: str, space: CardSpace) -> JSON:
-    """Body of ``POST /v1.0/card/instances/deliver``."""
-    return {"outTrackId": out_track_id, "userIdType": 1, **space.fields()}
-
-
-def card_create_and_deliver_body(
-    out_track_id: str, template_id: str, params: Mapping[str, str], space: CardSpace
-) -> JSON:
-    """Body of ``createAndDeliver``: the create body plus the destination."""
-    return {
-        **card_create_body(out_track_id, template_id, params),
-        "userIdType": 1,
-        **space.fields(),
-    }
-
-
-def card_update_body(out_track_id: str, params: Mapping[str, str]) -> JSON:
-    """Body of ``PUT /v1.0/card/instances``: change some card parameters, keep the rest."""
-    return {
-        "outTrackId": out_track_id,
-        "cardData": {"cardParamMap": dict(params)},
-        "cardUpdateOptions": {"updateCardDataByKey": True},
-    }
-
-
-def card_streaming_body(
-    out_track_id: str, guid: str, key: str, content: str, *, finalize: bool, error: bool
-) -> JSON:
-    """Body of ``PUT /v1.0/card/streaming``; always ``isFull`` (markdown requires it)."""
-    return {
-        "outTrackId": out_track_id,
-        "guid": guid,
-        "key": key,
-        "content": content,
-        "isFull": True,
-        "isFinalize": finalize,
-        "isError": error,
-    }
-
-
 # ---------------------------------------------------------------------- success bodies
 
 
@@ -423,30 +314,6 @@ def require_success(operation: Operation, body: Any) -> None:
 
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def parse_deliver_results(operation: Operation, body: Any) -> tuple[DeliverResult, ...]:
-    """The per-destination results of a deliver or createAndDeliver answer.
-
-    ``createAndDeliver`` nests them under ``result.deliverResults``; ``deliver`` returns
-    them as ``result`` itself. A missing list means nothing was reported, not a failure.
-    """
-    require_success(operation, body)
-    result = body.get("result") if isinstance(body, dict) else None
-    items: Any = result.get("deliverResults") if isinstance(result, dict) else result
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        DeliverResult(
-            space_type=str(item.get("spaceType", "")),
-            space_id=str(item.get("spaceId", "")),
-            success=item.get("success") is True,
-            error_message=item.get("errorMsg") or None,
-            carrier_id=item.get("carrierId") or None,
-        )
-        for item in items
-        if isinstance(item, dict)
-    )
 
 
 def parse_robot_send(operation: Operation, body: Any) -> RobotSendResult:

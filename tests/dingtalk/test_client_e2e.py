@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from bridge.dingtalk import wire
+from bridge.dingtalk import cards, wire
 from bridge.dingtalk.client import DingTalkClient, mask_url
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
@@ -321,15 +321,15 @@ async def test_card_create_and_deliver_stream_and_finish(
 ) -> None:
     """The Stream SDK's card flow: create+deliver, inputting, streaming, finalize, done."""
     results = await client.card_create_and_deliver(
-        "track-1", CARD_TEMPLATE, wire.CardSpace.group("cid-group", client.client_id)
+        "track-1", CARD_TEMPLATE, cards.CardSpace.group("cid-group", client.client_id)
     )
     assert [(r.space_type, r.space_id, r.success) for r in results] == [
         ("IM_GROUP", "cid-group", True)
     ]
-    await client.card_update_status("track-1", wire.FlowStatus.INPUTTING)
+    await client.card_update_status("track-1", cards.FlowStatus.INPUTTING)
     await client.card_streaming("track-1", CARD_KEY, "部分")
     await client.card_streaming("track-1", CARD_KEY, "部分完整", finalize=True)
-    await client.card_update_status("track-1", wire.FlowStatus.FINISHED)
+    await client.card_update_status("track-1", cards.FlowStatus.FINISHED)
     [message] = await control.transcript("cid-group")
     assert (message.text, message.state) == ("部分完整", "finished")
 
@@ -340,7 +340,7 @@ async def test_card_create_then_deliver_to_a_single_chat(
 ) -> None:
     """create and deliver as two calls reach alice's single chat."""
     await client.card_create("track-2", CARD_TEMPLATE)
-    results = await client.card_deliver("track-2", wire.CardSpace.single("alice"))
+    results = await client.card_deliver("track-2", cards.CardSpace.single("alice"))
     assert [r.success for r in results] == [True]
     await client.card_streaming("track-2", CARD_KEY, "oops", error=True)
     [message] = await control.transcript("cid-alice")
@@ -369,7 +369,7 @@ async def test_card_streaming_guid_is_an_idempotency_key(
     client: DingTalkClient, control: EmulatorControl
 ) -> None:
     """Repeating a streaming call with the same guid changes nothing."""
-    await client.card_create_and_deliver("track-4", CARD_TEMPLATE, wire.CardSpace.single("alice"))
+    await client.card_create_and_deliver("track-4", CARD_TEMPLATE, cards.CardSpace.single("alice"))
     await client.card_streaming("track-4", CARD_KEY, "one", guid="g-1")
     await client.card_streaming("track-4", CARD_KEY, "two", guid="g-1")
     [message] = await control.transcript("cid-alice")

@@ -93,36 +93,6 @@ def test_robot_send_bodies_use_msg_key_and_string_param() -> None:
         wire.robot_oto_send_body("robot", tuple(str(i) for i in range(21)), wire.Text("x"))
 
 
-def test_card_bodies() -> None:
-    """Card create/deliver/update/streaming bodies follow the Stream SDK's shape."""
-    group = wire.CardSpace.group("cid", "robot")
-    deliver = wire.card_deliver_body("t1", group)
-    assert deliver == {
-        "outTrackId": "t1",
-        "userIdType": 1,
-        "openSpaceId": "dtv1.card//IM_GROUP.cid",
-        "imGroupOpenDeliverModel": {"robotCode": "robot"},
-    }
-    single = wire.card_create_and_deliver_body(
-        "t2", "tpl", {"flowStatus": "1"}, wire.CardSpace.single("staff")
-    )
-    assert single["openSpaceId"] == "dtv1.card//IM_ROBOT.staff"
-    assert single["cardData"] == {"cardParamMap": {"flowStatus": "1"}}
-    assert single["cardTemplateId"] == "tpl"
-    update = wire.card_update_body("t1", {"flowStatus": wire.FlowStatus.FINISHED})
-    assert update["cardData"] == {"cardParamMap": {"flowStatus": "3"}}
-    stream = wire.card_streaming_body("t1", "g", "k", "text", finalize=False, error=True)
-    assert stream == {
-        "outTrackId": "t1",
-        "guid": "g",
-        "key": "k",
-        "content": "text",
-        "isFull": True,
-        "isFinalize": False,
-        "isError": True,
-    }
-
-
 def test_parse_access_token() -> None:
     """An access token answer becomes a value whose repr hides the token."""
     token = wire.parse_access_token({"accessToken": "secret-token", "expireIn": 7200})
@@ -177,25 +147,6 @@ def test_require_success_refuses_false(body: object) -> None:
     with pytest.raises(PlatformRejected) as caught:
         wire.require_success(Operation.AI_SEND, body)
     assert caught.value.operation == "aiInteraction.send"
-
-
-def test_parse_deliver_results_both_shapes() -> None:
-    """deliver (result list) and createAndDeliver (result.deliverResults) both parse."""
-    item = {
-        "spaceType": "IM_GROUP",
-        "spaceId": "cid",
-        "success": True,
-        "errorMsg": "",
-        "carrierId": "m1",
-    }
-    expected = (wire.DeliverResult("IM_GROUP", "cid", True, None, "m1"),)
-    assert (
-        wire.parse_deliver_results(Operation.CARD_DELIVER, {"success": True, "result": [item]})
-        == expected
-    )
-    nested = {"success": True, "result": {"outTrackId": "t", "deliverResults": [item]}}
-    assert wire.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, nested) == expected
-    assert wire.parse_deliver_results(Operation.CARD_DELIVER, {"success": True}) == ()
 
 
 def test_parse_robot_send() -> None:

@@ -1,7 +1,8 @@
 """The DingTalk OpenAPI client: one typed method per operation of the wire contract.
 
 Every call goes the same way: the shared rate budget grants a slot, the access token
-provider supplies a token (not for webhooks, whose URL is the credential), the request
+provider supplies a token (not for webhooks, whose URL is the credential, nor for the
+token and Stream-gateway calls, whose body carries the app's credentials), the request
 runs under ``DingTalkConfig.timeout``, the retry policy decides about failures, and
 ``faults`` maps any error answer to the error tree. An ``InvalidAuthentication`` answer
 refreshes the token and tries the call once more.
@@ -18,14 +19,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx2
 
 from bridge.config import DingTalkConfig
-from bridge.dingtalk import cards, wire
+from bridge.dingtalk import cards, host, wire
 from bridge.dingtalk.auth import AccessTokenProvider
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.cards import CardSpace, DeliverResult, FlowStatus
@@ -46,6 +48,8 @@ from bridge.dingtalk.wire import (
     RobotMessage,
     RobotSendResult,
     StreamingCard,
+    StreamTicket,
+    Subscription,
     Target,
 )
 from bridge.errors import PlatformError
@@ -103,6 +107,26 @@ class DingTalkClient:
         # Every other call waits for the token: it never queues behind them.
         answer = await self._call(Operation.ACCESS_TOKEN, body, urgent=True)
         return wire.parse_access_token(answer)
+
+    # ------------------------------------------------------------------ stream gateway (M)
+
+    async def open_stream(self, subscriptions: Sequence[Subscription]) -> StreamTicket:
+        """Ask the Stream gateway for a WebSocket endpoint and a single-use ticket (M).
+
+        Like the token call it needs no token: the app's credentials ride in the body,
+        beside bridge's ``ua`` and this machine's address (looked up in a worker thread).
+        Any refusal (400, 401, 403 other than a rate limit) is a ``PlatformAuthError``.
+        """
+        caller = await anyio.to_thread.run_sync(host.describe)
+        body = wire.gateway_open_body(
+            self.client_id,
+            self._client_secret,
+            subscriptions,
+            ua=caller.ua,
+            local_ip=caller.local_ip,
+        )
+        answer = await self._call(Operation.GATEWAY_OPEN, body, urgent=True)
+        return wire.parse_stream_ticket(answer)
 
     # ------------------------------------------------------------- AI assistant (B–F)
 

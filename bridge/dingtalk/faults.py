@@ -114,6 +114,10 @@ def error_from_response(
         return PlatformRateLimited(text, retry_after=hint, **args)
     if status == 429:
         return PlatformRateLimited(text, retry_after=hint, **args)
+    if operation is Operation.GATEWAY_OPEN and status in (400, 401, 403):
+        # The gateway checks only the app's credentials and subscriptions (§6.1): a
+        # refusal will not go away by retrying, and the Stream loop backs off slowly on it.
+        return PlatformAuthError(text, **args)
     if code is not None and "ApiCountLimit" in code:
         return PlatformQuotaExceeded(text, **args)
     if status == 401 or (code is not None and any(mark in code for mark in _AUTH_CODES)):

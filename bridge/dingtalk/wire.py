@@ -2,11 +2,12 @@
 
 Everything else in bridge sees the frozen values defined here: what to show
 (``StreamingCard``, ``StaticCard``, ``BasicCard``, ``Text``, ``Markdown``), where to show
-it (``Target``) and what came back (``AccessToken``, ``RobotSendResult``). The
-``*_body`` functions turn values into request bodies, including the JSON-*string*
-``content``/``msgParam`` fields; the ``parse_*`` functions read success bodies. The card
-OpenAPI (§4 I, J) has its own module, ``bridge.dingtalk.cards``. Error answers are
-mapped to the error tree by ``bridge.dingtalk.faults``.
+it (``Target``), what to subscribe to (``Subscription``) and what came back
+(``AccessToken``, ``StreamTicket``, ``RobotSendResult``). The ``*_body`` functions turn
+values into request bodies, including the JSON-*string* ``content``/``msgParam`` fields;
+the ``parse_*`` functions read success bodies. The card OpenAPI (§4 I, J) has its own
+module, ``bridge.dingtalk.cards``. Error answers are mapped to the error tree by
+``bridge.dingtalk.faults``.
 
 Where the contract is unsure (§9) parsing accepts every documented form.
 """
@@ -14,7 +15,7 @@ Where the contract is unsure (§9) parsing accepts every documented form.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,16 +33,20 @@ __all__ = [
     "RobotMessage",
     "RobotSendResult",
     "StaticCard",
+    "StreamTicket",
     "StreamingCard",
+    "Subscription",
     "Target",
     "Text",
     "access_token_body",
     "ai_content_body",
     "ai_webhook_body",
     "decode_json",
+    "gateway_open_body",
     "parse_access_token",
     "parse_prepare",
     "parse_robot_send",
+    "parse_stream_ticket",
     "require_success",
     "robot_group_send_body",
     "robot_oto_send_body",
@@ -71,6 +76,30 @@ class AccessToken:
 
     def __repr__(self) -> str:
         return f"AccessToken(value='***', expires_in={self.expires_in})"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One topic a Stream connection asks for (§6.1): ``CALLBACK`` or ``EVENT`` frames."""
+
+    type: Literal["CALLBACK", "EVENT"]
+    topic: str
+
+    @classmethod
+    def callback(cls, topic: str) -> Subscription:
+        """CALLBACK frames of ``topic`` (bot messages, AI-assistant actions)."""
+        return cls("CALLBACK", topic)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTicket:
+    """Where to open the Stream WebSocket, and the single-use ticket (valid 90 s) for it."""
+
+    endpoint: str
+    ticket: str
+
+    def __repr__(self) -> str:
+        return f"StreamTicket(endpoint={self.endpoint!r}, ticket='***')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +229,24 @@ def access_token_body(client_id: str, client_secret: str) -> JSON:
     return {"appKey": client_id, "appSecret": client_secret}
 
 
+def gateway_open_body(
+    client_id: str,
+    client_secret: str,
+    subscriptions: Sequence[Subscription],
+    *,
+    ua: str,
+    local_ip: str,
+) -> JSON:
+    """Body of ``POST /v1.0/gateway/connections/open`` (§6.1); the credentials ride in it."""
+    return {
+        "clientId": client_id,
+        "clientSecret": client_secret,
+        "subscriptions": [{"type": s.type, "topic": s.topic} for s in subscriptions],
+        "ua": ua,
+        "localIp": local_ip,
+    }
+
+
 def ai_content_body(content: AiCard | BasicCard) -> JSON:
     """``contentType`` and the JSON-string ``content`` of an aiInteraction call."""
     content_type = "basic_card_schema" if isinstance(content, BasicCard) else "ai_card"
@@ -281,6 +328,19 @@ def parse_access_token(body: Any) -> AccessToken:
     if not isinstance(expire_in, int | float) or isinstance(expire_in, bool) or expire_in <= 0:
         raise _malformed(op, "no positive expireIn")
     return AccessToken(token, float(expire_in))
+
+
+def parse_stream_ticket(body: Any) -> StreamTicket:
+    """``{"endpoint": "wss://…", "ticket": …}`` → ``StreamTicket`` (extra keys ignored)."""
+    op = Operation.GATEWAY_OPEN
+    if not isinstance(body, dict):
+        raise _malformed(op, "not an object")
+    endpoint, ticket = body.get("endpoint"), body.get("ticket")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise _malformed(op, "no endpoint")
+    if not isinstance(ticket, str) or not ticket:
+        raise _malformed(op, "no ticket")
+    return StreamTicket(endpoint, ticket)
 
 
 def parse_prepare(body: Any) -> str:

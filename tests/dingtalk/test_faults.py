@@ -169,3 +169,23 @@ def test_webhook_too_fast_is_rate_limited() -> None:
     """errcode 130101 (sending too fast) is PlatformRateLimited, so it is retried later."""
     with pytest.raises(PlatformRateLimited):
         check_webhook(Operation.ROBOT_WEBHOOK, body(errcode=130101, errmsg="send too fast"))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (400, "invalidParameter", PlatformAuthError),
+        (401, None, PlatformAuthError),
+        (403, "Forbidden.AccessDenied.IpNotInWhiteList", PlatformAuthError),
+        (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", PlatformRateLimited),
+        (429, "Throttling", PlatformRateLimited),
+        (500, "system.error", PlatformUnavailable),
+    ],
+)
+def test_stream_gateway_refusals_are_auth_errors_and_limits_stay_limits(
+    status: int, code: str | None, expected: type[PlatformError]
+) -> None:
+    """The gateway's 400/401/403 are PlatformAuthError, unless the code says rate limit."""
+    fields = {"code": code, "message": "x"} if code else {"message": "x"}
+    error = error_from_response(Operation.GATEWAY_OPEN, status, body(**fields))
+    assert type(error) is expected

@@ -159,6 +159,43 @@ def test_parse_robot_send() -> None:
         wire.parse_robot_send(Operation.ROBOT_GROUP_SEND, {})
 
 
+def test_gateway_open_body() -> None:
+    """The ticket request carries the credentials, subscriptions, ua and localIp (§6.1)."""
+    body = wire.gateway_open_body(
+        "ding-app",
+        "s3cret",
+        [wire.Subscription.callback("/v1.0/im/bot/messages/get")],
+        ua="dingtalk-stream-bridge/v1.2.3",
+        local_ip="10.0.0.5",
+    )
+    assert body == {
+        "clientId": "ding-app",
+        "clientSecret": "s3cret",
+        "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}],
+        "ua": "dingtalk-stream-bridge/v1.2.3",
+        "localIp": "10.0.0.5",
+    }
+
+
+def test_parse_stream_ticket() -> None:
+    """A ticket answer becomes a value whose repr hides the ticket; extras are ignored."""
+    body = {"endpoint": "wss://gw.example/connect", "ticket": "t-123", "extras": {}}
+    ticket = wire.parse_stream_ticket(body)
+    assert ticket == wire.StreamTicket("wss://gw.example/connect", "t-123")
+    assert "t-123" not in repr(ticket)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, [], {}, {"endpoint": "wss://x"}, {"ticket": "t"}, {"endpoint": "", "ticket": "t"}],
+)
+def test_parse_stream_ticket_rejects_malformed(body: object) -> None:
+    """A ticket answer without an endpoint and a ticket is PlatformUnavailable."""
+    with pytest.raises(PlatformUnavailable) as caught:
+        wire.parse_stream_ticket(body)
+    assert caught.value.operation == "gateway.connections.open"
+
+
 def test_decode_json() -> None:
     """decode_json returns None for empty or non-JSON bodies."""
     assert wire.decode_json(b'{"a":1}') == {"a": 1}

@@ -8,19 +8,18 @@ them through its constructor. ``Bridge`` is an async context manager:
   templates (checked), the LLM sources, the store and the pipeline, then **recovers**:
   every message a previous process opened and never closed is closed now;
 - ``serve`` runs the doors (a Stream connection per assistant and/or the HTTP server)
-  until cancelled or ``stop`` is called (SIGTERM);
+  until cancelled or ``stop`` is called (SIGTERM); the doors of ``bridge.inbound`` turn
+  what they receive into Turns and hand them to the pipeline;
 - on exit intake stops, replies in flight get ``grace_period`` seconds, and whatever is
   still open is closed by its relay (shielded, bounded).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,19 +38,14 @@ from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
 from bridge.errors import ConfigError, PlatformError
-from bridge.inbound.http import AssistantDoor, PushRequest, create_http_app
-from bridge.inbound.payloads import (
-    check_reply_hosts,
-    parse_json_object,
-    turn_from_action,
-    turn_from_bot_message,
-)
-from bridge.inbound.stream import ACTION_TOPIC, BOT_TOPIC, Frame, Reply, StreamClient
+from bridge.inbound.http import AssistantDoor, create_http_app
+from bridge.inbound.push import PushDoor, PushRequest
+from bridge.inbound.stream import StreamClient
+from bridge.inbound.stream_door import TOPICS, StreamDoor
 from bridge.llm.source import LLMSource, create_openai_client
 from bridge.llm.tokens import Encodings, load_encodings, trim_history
 from bridge.pipeline import AssistantRuntime, Pipeline
 from bridge.serving import running_server
-from bridge.turn import ConversationType, ReplyHandles, Sender, Turn
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +122,11 @@ class Bridge:
                 max_concurrent=config.serve.max_concurrent_replies,
                 clock=self._clock,
             )
+        )
+        self._pushes = PushDoor(
+            answer=self.pipeline.answer,
+            robot_codes={a.name: a.robot for a in config.assistants},
+            clock=self._clock,
         )
         await self.recover()
 
@@ -211,18 +210,10 @@ class Bridge:
         self._stopping.set()
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        doors = {
-            a.name: AssistantDoor(
-                name=a.name,
-                client_secret=a.client_secret.get_secret_value(),
-                action_token=a.action_token.get_secret_value() if a.action_token else None,
-            )
-            for a in self.config.assistants
-        }
         push_token = self.config.serve.push_token
         app = create_http_app(
-            assistants=doors,
-            submit=self._submit,
+            assistants={a.name: AssistantDoor.from_config(a) for a in self.config.assistants},
+            submit=self.pipeline.submit,
             push=self.push,
             push_token=push_token.get_secret_value() if push_token else None,
             reply_hosts=self.config.dingtalk.reply_hosts,
@@ -238,47 +229,20 @@ class Bridge:
             task_status.started()
             await anyio.sleep_forever()
 
-    def _submit(self, turn: Turn) -> None:
-        assistant = self.config.assistant(turn.assistant)
-        if turn.handles.robot_code is None:
-            turn = replace(turn, handles=replace(turn.handles, robot_code=assistant.robot))
-        self.pipeline.submit(turn)
-
     def _stream_client(self, assistant: AssistantConfig) -> StreamClient:
-        def handle(frame: Frame) -> Reply:
-            data = parse_json_object(frame.data, "frame data")
-            now = self._clock()
-            if frame.topic == BOT_TOPIC:
-                turn = turn_from_bot_message(
-                    data,
-                    assistant=assistant.name,
-                    source="stream_bot",
-                    received_at=now,
-                    frame_id=frame.message_id,
-                )
-                reply = Reply()
-            else:
-                body = data.get("body")
-                params = parse_json_object(body, "action body") if isinstance(body, str) else data
-                turn = turn_from_action(
-                    params,
-                    assistant=assistant.name,
-                    source="stream_action",
-                    received_at=now,
-                    frame_id=frame.message_id,
-                )
-                reply = Reply(data={"response": _action_response({"accepted": True})})
-            check_reply_hosts(turn, self.config.dingtalk.reply_hosts)
-            self._submit(turn)
-            return reply
-
+        door = StreamDoor(
+            assistant=assistant.name,
+            robot_code=assistant.robot,
+            submit=self.pipeline.submit,
+            reply_hosts=self.config.dingtalk.reply_hosts,
+            clock=self._clock,
+        )
         return StreamClient(
             self.http,
-            api_base=self.config.dingtalk.api_base,
+            self.clients[assistant.name].open_stream,
             client_id=assistant.client_id,
-            client_secret=assistant.client_secret.get_secret_value(),
-            handler=handle,
-            topics=(BOT_TOPIC, ACTION_TOPIC),
+            handler=door,
+            topics=TOPICS,
             timeout=self.config.dingtalk.timeout,
         )
 
@@ -286,38 +250,11 @@ class Bridge:
 
     async def push(self, request: PushRequest) -> dict[str, Any]:
         """Run a prompt and stream the answer to a user or a group (proactive mode)."""
-        result = await self.send(request.assistant, request.to, request.prompt)
-        return {
-            "ok": result is not None and result.ok,
-            "surface": None if result is None else result.surface,
-            "text": None if result is None else result.text,
-        }
+        return await self._pushes.push(request)
 
     async def send(self, assistant: str, to: str, prompt: str) -> RelayResult | None:
         """``bridge send``: answer ``prompt`` into ``user:UNIONID`` or ``group:OPENCONVID``."""
-        kind, _, target = to.partition(":")
-        if kind not in ("user", "group") or not target:
-            raise ConfigError(
-                f"--to must be user:<unionId> or group:<openConversationId>, got {to!r}"
-            )
-        config = self.config.assistant(assistant)
-        handles = (
-            ReplyHandles(union_id=target, robot_code=config.robot)
-            if kind == "user"
-            else ReplyHandles(open_conversation_id=target, robot_code=config.robot)
-        )
-        turn = Turn(
-            assistant=assistant,
-            source="push",
-            conversation_type=ConversationType.SINGLE if kind == "user" else ConversationType.GROUP,
-            conversation_key=f"push:{to}",
-            conversation_title="",
-            sender=Sender(staff_id=None, union_id=target if kind == "user" else None, nick=""),
-            text=prompt,
-            handles=handles,
-            received_at=self._clock(),
-        )
-        return await self.pipeline.answer(turn)
+        return await self._pushes.send(assistant, to, prompt)
 
     def health(self) -> dict[str, Any]:
         stats = self.pipeline.stats
@@ -330,12 +267,3 @@ class Bridge:
             "duplicates": stats.duplicates,
             "stream_connections": {n: s.stats.connections for n, s in self.streams.items()},
         }
-
-
-def _action_response(body: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP response an AI action returns inside its ACK (§6.5)."""
-    return {
-        "statusLine": {"code": 200, "reasonPhrase": "OK"},
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body),
-    }

@@ -1,1 +1,1 @@
-"""Inbound doors: the Stream-mode client, the HTTP callback server, and payload parsing."""
+"""Inbound doors: each turns what it receives (Stream frames, HTTP callbacks, pushes) into Turns."""

@@ -9,13 +9,14 @@ Routes (Starlette):
 - ``POST /dingtalk/{assistant}/action``: an AI-assistant action posted over HTTP; DingTalk
   signs nothing here, so it needs the configured bearer token (the action YAML sends it).
 - ``POST /v1/push``: run a prompt and send the answer to a user or a group (proactive
-  mode); needs the push bearer token.
+  mode, ``bridge.inbound.push``); needs the push bearer token.
 - ``GET /healthz``: liveness plus a few counters.
 
 Every request is checked in this order and stops at the first failure: authentication
 (401), size (413, counted while streaming so a huge body is never buffered), JSON (400),
 fields (400), reply-URL hosts (400: a message may only make bridge POST to allow-listed
-hosts). Accepted work is handed to ``submit`` and answered at once; the answer itself
+hosts). Accepted work is handed to ``submit`` as a Turn that carries the assistant's
+robot code when the message names none, and answered at once; the answer itself
 streams to DingTalk later.
 """
 
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import verify
 from bridge.errors import InboundError
 from bridge.inbound.payloads import (
@@ -41,6 +43,7 @@ from bridge.inbound.payloads import (
     turn_from_action,
     turn_from_bot_message,
 )
+from bridge.inbound.push import PushRequest, read_push_request
 from bridge.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -53,15 +56,18 @@ class AssistantDoor:
     name: str
     client_secret: str
     action_token: str | None
+    robot_code: str | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class PushRequest:
-    """A validated ``POST /v1/push`` body."""
-
-    assistant: str
-    to: str
-    prompt: str
+    @classmethod
+    def from_config(cls, assistant: AssistantConfig) -> AssistantDoor:
+        """The door of a configured assistant, its secrets unwrapped."""
+        token = assistant.action_token
+        return cls(
+            name=assistant.name,
+            client_secret=assistant.client_secret.get_secret_value(),
+            action_token=token.get_secret_value() if token is not None else None,
+            robot_code=assistant.robot,
+        )
 
 
 Submit = Callable[[Turn], None]
@@ -92,7 +98,11 @@ def create_http_app(
         )
         body = parse_json_object(await _read_body(request, max_body_bytes), "body")
         turn = turn_from_bot_message(
-            body, assistant=door.name, source="http_bot", received_at=clock()
+            body,
+            assistant=door.name,
+            source="http_bot",
+            received_at=clock(),
+            robot_code=door.robot_code,
         )
         check_reply_hosts(turn, reply_hosts)
         submit(turn)
@@ -105,7 +115,11 @@ def create_http_app(
         _check_bearer(request, door.action_token)
         body = parse_json_object(await _read_body(request, max_body_bytes), "body")
         turn = turn_from_action(
-            body, assistant=door.name, source="http_action", received_at=clock()
+            body,
+            assistant=door.name,
+            source="http_action",
+            received_at=clock(),
+            robot_code=door.robot_code,
         )
         check_reply_hosts(turn, reply_hosts)
         submit(turn)
@@ -116,7 +130,7 @@ def create_http_app(
             raise InboundError("the push API is not enabled", status=404)
         _check_bearer(request, push_token)
         body = parse_json_object(await _read_body(request, max_body_bytes), "body")
-        result = await push(_push_request(body, assistants))
+        result = await push(read_push_request(body, assistants))
         return JSONResponse(result)
 
     async def healthz(request: Request) -> Response:
@@ -174,22 +188,3 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise InboundError(f"body larger than {limit} bytes", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _push_request(body: Mapping[str, Any], assistants: Mapping[str, AssistantDoor]) -> PushRequest:
-    to = body.get("to")
-    prompt = body.get("prompt")
-    if not isinstance(to, str) or not to.startswith(("user:", "group:")) or to[-1] == ":":
-        raise InboundError(
-            "to must be 'user:<unionId>' or 'group:<openConversationId>'", status=400
-        )
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InboundError("prompt must be a non-empty string", status=400)
-    name = body.get("assistant")
-    if name is None:
-        if len(assistants) != 1:
-            raise InboundError("assistant is required when several are configured", status=400)
-        name = next(iter(assistants))
-    if not isinstance(name, str) or name not in assistants:
-        raise InboundError(f"no assistant named {name!r}", status=400)
-    return PushRequest(assistant=name, to=to, prompt=prompt.strip())

@@ -42,8 +42,12 @@ def turn_from_bot_message(
     source: Source,
     received_at: float,
     frame_id: str | None = None,
+    robot_code: str | None = None,
 ) -> Turn:
-    """A Turn from a robot ChatbotMessage (the bot topic's ``data`` or a callback body)."""
+    """A Turn from a robot ChatbotMessage (the bot topic's ``data`` or a callback body).
+
+    ``robot_code`` is the assistant's configured one, used when the message has none.
+    """
     conversation_id = _required_str(data, "conversationId")
     kind = data.get("conversationType")
     if kind not in ("1", "2", 1, 2):
@@ -71,7 +75,7 @@ def turn_from_bot_message(
         open_conversation_id=conversation_id,
         conversation_id=conversation_id,
         staff_id=staff_id,
-        robot_code=_optional_str(data, "robotCode"),
+        robot_code=_optional_str(data, "robotCode") or robot_code,
     )
     return Turn(
         assistant=assistant,
@@ -96,8 +100,12 @@ def turn_from_action(
     source: Source,
     received_at: float,
     frame_id: str | None = None,
+    robot_code: str | None = None,
 ) -> Turn:
-    """A Turn from an AI-assistant action's parameters (direct mode)."""
+    """A Turn from an AI-assistant action's parameters (direct mode).
+
+    The context names no robot: ``robot_code`` (the assistant's) goes into the handles.
+    """
     text = _required_str(params, "rawInput").strip()
     if not text:
         raise InboundError("rawInput is empty", status=400)
@@ -136,6 +144,7 @@ def turn_from_action(
             union_id=union_id,
             open_conversation_id=open_conversation_id,
             staff_id=user_id,
+            robot_code=robot_code,
         ),
         received_at=received_at,
         delivery_ids=tuple(

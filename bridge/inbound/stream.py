@@ -4,16 +4,20 @@ The protocol (``shared/dingtalk-api.md`` §6.1–6.2) is small enough to speak d
 httpx2, which keeps cancellation and back-pressure under our control (the official SDK
 blocks the event loop and swallows cancellation):
 
-1. ``POST /v1.0/gateway/connections/open`` with the app's credentials and the topics →
-   ``{"endpoint", "ticket"}`` (the ticket is single-use, valid 90 s);
+1. ask the gateway for a ticket (``open_stream``, in production
+   ``DingTalkClient.open_stream``: ``POST /v1.0/gateway/connections/open`` with the
+   app's credentials and the topics → an endpoint and a single-use ticket, valid 90 s);
 2. open a WebSocket to ``endpoint?ticket=…``;
-3. read frames; answer **every** frame with an ACK carrying its ``messageId``: ``ping``
-   echoes its data, ``disconnect`` ends the connection (we reconnect with a new ticket),
-   CALLBACK and EVENT frames go to the handler.
+3. read frames; answer **every** frame that has a ``messageId`` with an ACK carrying it:
+   ``ping`` echoes its data, CALLBACK and EVENT frames go to the handler; a
+   ``disconnect`` (with or without a ``messageId``) ends the connection and we come
+   back at once with a new ticket.
 
-The handler is synchronous on purpose: it parses the frame and queues the work, and its
-return value is the ACK. No LLM or DingTalk call can happen before the ACK is on the wire.
-The client reconnects forever with capped, jittered backoff until it is cancelled.
+The handler is synchronous on purpose: it turns the frame into work (a door of
+``bridge.inbound``, e.g. ``StreamDoor``) and its return value is the ACK. No LLM or
+DingTalk call can happen before the ACK is on the wire. The client reconnects forever
+with capped, jittered backoff until it is cancelled; a gateway that refuses the
+credentials (``PlatformAuthError``) is retried at the slowest pace.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,19 +33,19 @@ import anyio
 import httpx2
 from httpx2.websockets import HTTPXWSException
 
-from bridge.errors import InboundError, PlatformAuthError, PlatformError, PlatformUnavailable
+from bridge.dingtalk.wire import StreamTicket, Subscription
+from bridge.errors import InboundError, PlatformAuthError, PlatformError
 
 log = logging.getLogger(__name__)
-
-BOT_TOPIC = "/v1.0/im/bot/messages/get"
-ACTION_TOPIC = "/v1.0/graph/api/invoke"
-GATEWAY_PATH = "/v1.0/gateway/connections/open"
-USER_AGENT = "bridge/0.1 (stream; httpx2)"
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One frame from the gateway, with ``data`` still the JSON string it arrived as."""
+    """One frame from the gateway, with ``data`` still the JSON string it arrived as.
+
+    ``message_id`` is empty only for a SYSTEM frame that came without one (a
+    ``disconnect`` needs no answer, so it needs no id either).
+    """
 
     type: str
     topic: str
@@ -60,6 +64,7 @@ class Reply:
 
 
 FrameHandler = Callable[[Frame], Reply]
+OpenStream = Callable[[Sequence[Subscription]], Awaitable[StreamTicket]]
 
 
 @dataclass
@@ -73,28 +78,32 @@ class StreamStats:
 
 
 class StreamClient:
-    """Keeps one Stream connection open for one app and feeds its frames to ``handler``."""
+    """Keeps one Stream connection open for one app and feeds its frames to ``handler``.
+
+    ``open_stream`` asks the gateway for a ticket (``DingTalkClient.open_stream`` of the
+    app); ``http`` carries the WebSocket; ``client_id`` names the app in log lines.
+    Frames of ``topics`` go to ``handler``, whose ``Reply`` is their ACK.
+    """
 
     def __init__(
         self,
         http: httpx2.AsyncClient,
+        open_stream: OpenStream,
         *,
-        api_base: str,
         client_id: str,
-        client_secret: str,
         handler: FrameHandler,
-        topics: Sequence[str] = (BOT_TOPIC, ACTION_TOPIC),
+        topics: Sequence[str],
         timeout: float = 10.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         keepalive_interval: float = 30.0,
     ) -> None:
         self._http = http
-        self._gateway_url = api_base.rstrip("/") + GATEWAY_PATH
+        self._open_stream = open_stream
         self._client_id = client_id
-        self._client_secret = client_secret
         self._handler = handler
         self._topics = tuple(topics)
+        self._subscriptions = tuple(Subscription.callback(t) for t in self._topics)
         self._timeout = timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -106,8 +115,8 @@ class StreamClient:
         delay = self._backoff_initial
         while True:
             try:
-                endpoint, ticket = await self._open_gateway()
-                await self._read(endpoint, ticket)
+                ticket = await self._open_stream(self._subscriptions)
+                await self._read(ticket)
                 delay = self._backoff_initial  # a clean disconnect: come straight back
                 continue
             except PlatformAuthError:
@@ -121,50 +130,14 @@ class StreamClient:
             await anyio.sleep(wait)
             delay = min(delay * 2, self._backoff_max)
 
-    async def _open_gateway(self) -> tuple[str, str]:
-        body = {
-            "clientId": self._client_id,
-            "clientSecret": self._client_secret,
-            "subscriptions": [{"type": "CALLBACK", "topic": t} for t in self._topics],
-            "ua": USER_AGENT,
-            "localIp": "127.0.0.1",
-        }
-        try:
-            response = await self._http.post(self._gateway_url, json=body, timeout=self._timeout)
-        except httpx2.HTTPError as exc:
-            raise PlatformUnavailable(
-                f"cannot reach the stream gateway: {exc}", operation="gateway.connections.open"
-            ) from exc
-        if response.status_code in (400, 401, 403):
-            raise PlatformAuthError(
-                "the stream gateway refused the app's credentials",
-                operation="gateway.connections.open",
-                status=response.status_code,
-            )
-        if response.status_code >= 300:
-            raise PlatformUnavailable(
-                "the stream gateway failed",
-                operation="gateway.connections.open",
-                status=response.status_code,
-            )
-        try:
-            payload = response.json()
-            return str(payload["endpoint"]), str(payload["ticket"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PlatformUnavailable(
-                "the stream gateway answered without endpoint and ticket",
-                operation="gateway.connections.open",
-                status=response.status_code,
-            ) from exc
-
-    async def _read(self, endpoint: str, ticket: str) -> None:
+    async def _read(self, ticket: StreamTicket) -> None:
         # httpx2's session runs a task group: an error that escapes the ``async with``
         # arrives wrapped in an ExceptionGroup. Catch the socket's own errors inside and
         # re-raise them plainly outside, so ``run`` sees a lost connection and reconnects.
         lost: HTTPXWSException | None = None
         async with self._http.websocket(
-            endpoint,
-            params={"ticket": ticket},
+            ticket.endpoint,
+            params={"ticket": ticket.ticket},
             keepalive_ping_interval_seconds=self._keepalive_interval,
             keepalive_ping_timeout_seconds=self._timeout,
             timeout=self._timeout,
@@ -199,10 +172,15 @@ class StreamClient:
                 return None, True
             return _ack(message_id, Reply(code=400, message=str(exc), data={})), True
         if frame.type == "SYSTEM":
+            if frame.topic == "disconnect":
+                # No reply needed (§6.2): the server closes in about 10 s; we leave now.
+                return None, False
+            if not frame.message_id:
+                self.stats.malformed += 1
+                log.warning("stream: SYSTEM %s frame without messageId ignored", frame.topic)
+                return None, True
             if frame.topic == "ping":
                 return _ack(frame.message_id, Reply(data=frame.data), raw_data=True), True
-            if frame.topic == "disconnect":
-                return None, False
             return _ack(frame.message_id, Reply(data={})), True
         if frame.type == "EVENT":
             return _ack(frame.message_id, Reply(data={"status": "SUCCESS", "message": ""})), True
@@ -218,7 +196,11 @@ class StreamClient:
 
 
 def parse_frame(raw: str) -> Frame:
-    """A Frame from its JSON text; ValueError says what is wrong with it."""
+    """A Frame from its JSON text; ValueError says what is wrong with it.
+
+    Every frame needs ``headers.messageId`` (its ACK carries it) except a SYSTEM frame,
+    which may come without one; its ``message_id`` is then empty.
+    """
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -228,12 +210,14 @@ def parse_frame(raw: str) -> Frame:
     headers = value.get("headers")
     if not isinstance(headers, dict):
         raise ValueError("frame has no headers object")
-    message_id = headers.get("messageId")
-    if not isinstance(message_id, str) or not message_id:
-        raise ValueError("frame has no headers.messageId")
     kind = value.get("type")
     if kind not in ("SYSTEM", "EVENT", "CALLBACK"):
         raise ValueError(f"frame type must be SYSTEM, EVENT or CALLBACK, got {kind!r}")
+    message_id = headers.get("messageId")
+    if kind == "SYSTEM" and message_id in (None, ""):
+        message_id = ""
+    elif not isinstance(message_id, str) or not message_id:
+        raise ValueError("frame has no headers.messageId")
     topic = headers.get("topic")
     if not isinstance(topic, str):
         raise ValueError("frame has no headers.topic")

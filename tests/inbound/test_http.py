@@ -10,15 +10,19 @@ from typing import Any
 
 import httpx2
 import pytest
+from pydantic import SecretStr
 
+from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import sign
-from bridge.inbound.http import AssistantDoor, PushRequest, create_http_app
+from bridge.inbound.http import AssistantDoor, create_http_app
+from bridge.inbound.push import PushRequest, PushTarget
 from bridge.serving import running_server
 from bridge.turn import Turn
 
 SECRET = "robot-secret"
 ACTION_TOKEN = "action-token"
 PUSH_TOKEN = "push-token"
+ROBOT_CODE = "ding-robot"
 
 
 @dataclass
@@ -41,7 +45,7 @@ async def door() -> AsyncIterator[Door]:
         return {"ok": True}
 
     app = create_http_app(
-        assistants={"helpdesk": AssistantDoor("helpdesk", SECRET, ACTION_TOKEN)},
+        assistants={"helpdesk": AssistantDoor("helpdesk", SECRET, ACTION_TOKEN, ROBOT_CODE)},
         submit=turns.append,
         push=push,
         push_token=PUSH_TOKEN,
@@ -84,6 +88,8 @@ async def test_signed_robot_message_is_accepted(door: Door) -> None:
     assert response.json() == {"msgtype": "empty"}
     assert [t.text for t in door.turns] == ["hello"]
     assert door.turns[0].source == "http_bot"
+    # The message names no robot: the Turn carries the assistant's robot code.
+    assert door.turns[0].handles.robot_code == ROBOT_CODE
 
 
 @pytest.mark.anyio
@@ -170,6 +176,7 @@ async def test_action_needs_its_bearer_token(door: Door) -> None:
     )
     assert accepted.status_code == 200
     assert [t.handles.conversation_token for t in door.turns] == ["ct_1"]
+    assert door.turns[0].handles.robot_code == ROBOT_CODE
 
 
 @pytest.mark.anyio
@@ -193,7 +200,9 @@ async def test_push_validates_and_runs(door: Door) -> None:
         "/v1/push", json={"to": "group:cid-group", "prompt": " 日报 "}, headers=auth
     )
     assert good.status_code == 200
-    assert door.pushes == [PushRequest(assistant="helpdesk", to="group:cid-group", prompt="日报")]
+    assert door.pushes == [
+        PushRequest(assistant="helpdesk", to=PushTarget("group", "cid-group"), prompt="日报")
+    ]
 
 
 @pytest.mark.anyio
@@ -202,3 +211,19 @@ async def test_healthz(door: Door) -> None:
     response = await door.http.get("/healthz")
     assert response.status_code == 200
     assert json.loads(response.text) == {"status": "ok", "answered": 0}
+
+
+def test_door_of_a_configured_assistant() -> None:
+    """AssistantDoor.from_config unwraps the secrets and defaults the robot to the client id."""
+    assistant = AssistantConfig.model_validate(
+        {"name": "helpdesk", "client_id": "ding-app", "client_secret": SECRET}
+    )
+    assert AssistantDoor.from_config(assistant) == AssistantDoor(
+        "helpdesk", SECRET, None, robot_code="ding-app"
+    )
+    with_token = assistant.model_copy(
+        update={"action_token": SecretStr(ACTION_TOKEN), "robot_code": "ding-robot"}
+    )
+    assert AssistantDoor.from_config(with_token) == AssistantDoor(
+        "helpdesk", SECRET, ACTION_TOKEN, robot_code="ding-robot"
+    )

@@ -103,6 +103,37 @@ def test_action_without_any_reply_handle_is_rejected() -> None:
         )
 
 
+def test_bot_message_keeps_its_own_robot_code() -> None:
+    """A message that names its robot keeps it; the assistant's code is only a default."""
+    turn = turn_from_bot_message(
+        bot_message(), assistant="a", source="http_bot", received_at=0.0, robot_code="configured"
+    )
+    assert turn.handles.robot_code == "dingrobot"
+
+
+def test_bot_message_without_robot_code_gets_the_assistants() -> None:
+    """A message without robotCode carries the assistant's configured robot code."""
+    turn = turn_from_bot_message(
+        bot_message(robotCode=None),
+        assistant="a",
+        source="stream_bot",
+        received_at=0.0,
+        robot_code="configured",
+    )
+    assert turn.handles.robot_code == "configured"
+
+
+def test_action_carries_the_assistants_robot_code() -> None:
+    """An action names no robot: the Turn carries the assistant's robot code."""
+    params = {"rawInput": "hi", "openConversationId": "cid1"}
+    turn = turn_from_action(
+        params, assistant="a", source="http_action", received_at=0.0, robot_code="configured"
+    )
+    assert turn.handles.robot_code == "configured"
+    bare = turn_from_action(params, assistant="a", source="http_action", received_at=0.0)
+    assert bare.handles.robot_code is None
+
+
 def test_invalid_json_is_a_400() -> None:
     """Bodies that are not JSON objects are refused with 400."""
     with pytest.raises(InboundError, match="not valid JSON") as info:

@@ -10,6 +10,9 @@ import httpx2
 import pytest
 from httpx2.websockets import HTTPXWSException
 
+from bridge.config import DingTalkConfig
+from bridge.dingtalk.budget import RateBudget
+from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import StreamSettingsView
@@ -34,6 +37,14 @@ class Recorder:
         return Reply()
 
 
+def gateway(http: httpx2.AsyncClient, emulator: RunningEmulator) -> DingTalkClient:
+    """The default app's DingTalk client, whose open_stream asks the gateway for tickets."""
+    config = DingTalkConfig(api_base=emulator.base_url, oapi_base=emulator.base_url)
+    return DingTalkClient(
+        http, config, client_id=DEFAULT_APP, client_secret=DEFAULT_SECRET, budget=RateBudget(20)
+    )
+
+
 @pytest.fixture
 async def client(
     emulator: RunningEmulator, control: EmulatorControl
@@ -44,10 +55,10 @@ async def client(
     async with httpx2.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
         stream = StreamClient(
             http,
-            api_base=emulator.base_url,
+            gateway(http, emulator).open_stream,
             client_id=DEFAULT_APP,
-            client_secret=DEFAULT_SECRET,
             handler=recorder,
+            topics=(BOT_TOPIC, ACTION_TOPIC),
             backoff_initial=0.01,
             backoff_max=0.05,
         )
@@ -123,10 +134,10 @@ async def test_reconnects_after_a_dropped_socket(
     async with httpx2.AsyncClient(timeout=10) as http:
         stream = StreamClient(
             http,
-            api_base=emulator.base_url,
+            gateway(http, emulator).open_stream,
             client_id=DEFAULT_APP,
-            client_secret=DEFAULT_SECRET,
             handler=Recorder(),
+            topics=(BOT_TOPIC, ACTION_TOPIC),
             backoff_initial=0.01,
             backoff_max=0.05,
         )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from bridge.emulator.control.stream_client import StreamControl
+from bridge.emulator.control.transport import as_body
 from bridge.emulator.control.views import (
     AppKind,
     AppView,
@@ -170,7 +171,7 @@ class EmulatorControl(StreamControl):
 
     async def add_fault(self, spec: FaultSpec) -> FaultView:
         """Install a fault."""
-        body = spec.model_dump(mode="json")
+        body = as_body(spec)
         return FaultView.model_validate(await self._call("POST", "/faults", body))
 
     async def faults(self) -> list[FaultView]:
@@ -193,7 +194,7 @@ class EmulatorControl(StreamControl):
 
     async def set_limits(self, limits: LimitsView) -> LimitsView:
         """Replace the platform's limits."""
-        body = limits.model_dump(mode="json")
+        body = as_body(limits)
         return LimitsView.model_validate(await self._call("PUT", "/limits", body))
 
     async def set_qps(self, qps: int, operation: str | None = None) -> LimitsView:

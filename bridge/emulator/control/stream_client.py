@@ -9,7 +9,7 @@ client for the whole control API. Calls with ``count``/``states`` long-poll and 
 
 from __future__ import annotations
 
-from bridge.emulator.control.transport import ControlTransport, present
+from bridge.emulator.control.transport import ControlTransport, as_body, present
 from bridge.emulator.control.views import (
     AckView,
     CallbackDoor,
@@ -34,7 +34,7 @@ class StreamControl(ControlTransport):
 
     async def set_stream_settings(self, settings: StreamSettingsView) -> StreamSettingsView:
         """Replace the Stream gateway's settings (live connections use them at once)."""
-        body = settings.model_dump(mode="json")
+        body = as_body(settings)
         return StreamSettingsView.model_validate(await self._call("PUT", "/stream/settings", body))
 
     async def connections(

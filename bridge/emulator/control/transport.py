@@ -4,7 +4,8 @@
 whoever created the client closes it) and the emulator's base URL. ``_call`` sends one
 request to a path under ``/_emulator`` and decodes the JSON answer; a refusal (any 4xx or
 5xx) raises ``EmulatorError`` with the control API's status and message. Long polls pass
-``wait`` so the HTTP timeout outlives the server-side wait.
+``wait`` so the HTTP timeout outlives the server-side wait. ``as_body`` turns a view into
+a request body.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+from pydantic import BaseModel
 
 from bridge.emulator.errors import EmulatorError
 
@@ -41,6 +43,16 @@ class ControlTransport:
         if response.status_code >= 400:
             raise EmulatorError(str(data.get("error", response.text)), status=response.status_code)
         return data
+
+
+def as_body(view: BaseModel) -> dict[str, Any]:
+    """``view`` as a JSON body, validated again first.
+
+    ``model_copy(update=…)`` does not validate, so a copied view may hold a value of
+    another type that the field accepts on validation (another ``StrEnum`` naming the
+    same API, say); validating the fields again turns it into the field's own type.
+    """
+    return type(view).model_validate(dict(view)).model_dump(mode="json")
 
 
 def present(params: dict[str, Any]) -> dict[str, Any]:

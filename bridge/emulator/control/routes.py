@@ -1,7 +1,7 @@
 """The emulator's own JSON control API, under ``/_emulator``.
 
 Tests, the benchmark and the sandbox page drive the emulated world through it (the typed
-client is ``control_client.EmulatorControl``). Bodies and answers are the models of
+client is ``client.EmulatorControl``). Bodies and answers are the models of
 ``views``; errors are ``{"error": "<what>"}`` with 400/404/409, or 422 with ``details``
 when a body does not validate.
 
@@ -21,7 +21,8 @@ Chat
                                                 → ``{message, chatbot_message, action,
                                                 delivery}``; ``deliver`` is ``stream``,
                                                 ``http`` or ``none``, ``as`` the door
-                                                (``robot``/``action``), see ``dispatch``
+                                                (``robot``/``action``), see
+                                                ``webhooks.dispatch``
   ``GET  /_emulator/conversations/{id}/messages``  → ``{"messages": [...]}`` oldest first
   ``GET  /_emulator/messages?state=inputting&state=preparing``  → ``{"messages": [...]}``
   ``GET  /_emulator/messages/{id}``             → message (with every change)
@@ -37,7 +38,7 @@ Wire
                                                 ``stream.closed``, ``stream.frame``,
                                                 ``stream.ack`` and ``callback.posted``
                                                 (``data`` is an ``EventView``)
-Stream gateway and HTTP callbacks: see ``control_stream``.
+Stream gateway and HTTP callbacks: see ``stream``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The control API of the emulator's inbound side: Stream connections and HTTP callbacks.
 
-Mounted with the rest of the control API under ``/_emulator`` (``control`` wraps these
+Mounted with the rest of the control API under ``/_emulator`` (``routes`` wraps these
 handlers: JSON out, ``{"error"}`` with 400/404/409, 422 for a body that does not
 validate). Calls with ``min`` and ``wait`` long-poll: they answer once ``min`` items
 match or, after ``wait`` seconds, 408.

@@ -1,7 +1,7 @@
 """One Stream WebSocket as the gateway's state sees it, and one delivery over Stream.
 
-Plain records, owned by ``StreamHub`` (``stream``): a ``Connection`` has an outbox that
-the WebSocket endpoint (``gateway``) drains onto the socket, the frames sent on it (to
+Plain records, owned by ``StreamHub`` (``hub``): a ``Connection`` has an outbox that
+the WebSocket endpoint (``routes``) drains onto the socket, the frames sent on it (to
 match ACKs by ``messageId``) and the task group its timers run in. A ``Delivery`` is an
 inbound message with every frame that has carried it.
 """

@@ -1,6 +1,6 @@
 """Stream-mode frames on the wire (contract §6.2): building what the gateway sends, reading ACKs.
 
-Pure functions, no I/O and no clock: the gateway state (``stream``) passes the time in.
+Pure functions, no I/O and no clock: the gateway state (``hub``) passes the time in.
 Frames follow the contract exactly: ``specVersion``, ``type``, ``headers`` (``appId``,
 ``connectionId``, ``contentType``, ``messageId``, ``time`` as a string of epoch ms,
 ``topic``) and ``data``, which is always a JSON **string**. Message ids look like the

@@ -1,6 +1,6 @@
 """The Stream gateway's state: tickets, live connections, frames sent, ACKs read, deliveries.
 
-``StreamHub`` holds no socket. The WebSocket endpoint (``gateway``) attaches a
+``StreamHub`` holds no socket. The WebSocket endpoint (``routes``) attaches a
 ``Connection`` per socket and runs it: it drains the connection's outbox onto the socket
 and feeds every text the client sends to ``StreamHub.on_text``. Everything else (the
 control API, the inbound dispatcher, the connection's own ping timer) only calls methods

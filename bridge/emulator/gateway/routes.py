@@ -1,10 +1,10 @@
 """The Stream gateway of the emulator (contract §6.1–6.2): ticket endpoint and WebSocket.
 
 ``POST /v1.0/gateway/connections/open`` is routed from the endpoint table and goes through
-the same pipeline as every platform call (faults, QPS, call log as ``Api.GATEWAY_OPEN``)
-and answers
-``{"endpoint": "ws://<host:port>/connect", "ticket": "…"}``; a bad Client ID or Secret is
-a 400 ``invalidClientIdOrSecret``, a missing field a 400 ``invalidParameter``.
+the same pipeline as every platform call (faults, QPS, call log as ``Api.GATEWAY_OPEN``).
+It answers ``{"endpoint": "ws://<host:port>/connect", "ticket": "…"}``; a bad Client ID
+or Secret is a 400 ``invalidClientIdOrSecret``, a missing field a 400
+``invalidParameter``.
 
 ``GET /connect?ticket=…`` (WebSocket): an unknown, used or expired ticket is refused at the
 handshake with **HTTP 403** and a JSON body ``{"code": "invalidTicket", "message",

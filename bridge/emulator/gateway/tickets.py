@@ -4,7 +4,7 @@
 subscriptions it asks for, and hands out a ticket; the WebSocket handshake redeems it.
 A ticket is single-use and expires on the emulated clock (``advance_clock`` ages it).
 The refusals are the platform's v1.0 errors (the gateway answers 400 for a bad secret,
-like operation A) and, at the handshake, an HTTP 403 (see ``gateway``).
+like operation A) and, at the handshake, an HTTP 403 (see ``routes``).
 """
 
 from __future__ import annotations

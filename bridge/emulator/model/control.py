@@ -1,7 +1,7 @@
 """A typed client for the simulated model's control API (``/_emulator/model/…``).
 
 The model's endpoints (speed, script library, the record of emissions) live beside the
-model (``model.py``). ``EmulatorControl.model`` hands out this client, wired to its own
+model (``routes``). ``EmulatorControl.model`` hands out this client, wired to its own
 request function, so both share one HTTP client and one way of reporting a refusal
 (``EmulatorError``).
 """

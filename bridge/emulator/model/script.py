@@ -1,6 +1,6 @@
 """What the simulated model says and how fast: scripts, the default generator, faults.
 
-Pure values and functions, no I/O, shared by the simulator (``model.py``) and whoever
+Pure values and functions, no I/O, shared by the simulator (``simulator``) and whoever
 drives it (tests, the benchmark, ``bridge dev``). The control API speaks these models as
 JSON, and ``ModelSimulator`` takes them as Python objects.
 

@@ -9,7 +9,7 @@ and then asks ``dispatch`` to hand it to the app the way DingTalk would:
 - **how** (``deliver``): ``stream`` to the app's newest live connection subscribed to
   the door's topic, ``http`` to the callback URL registered for the door, or ``none``.
   Default: stream if such a connection is live, else http if a URL is registered, else
-  none (the caller still gets the payloads back, as before).
+  none (the caller still gets the payloads back).
 - **variant**: ``ok`` or a deliberately spoiled callback (see ``poster``); over Stream
   only ``off_host`` makes sense (raw frame injection covers malformed frames).
 """

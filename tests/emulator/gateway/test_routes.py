@@ -1,167 +1,19 @@
-"""The Stream gateway over raw HTTP and WebSockets: tickets, frames, ACKs, redelivery."""
+"""The Stream gateway over a raw WebSocket: frames, ACKs, redelivery, pings, disconnects."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
-from httpx2.websockets import AsyncWebSocketSession, WebSocketDisconnect, WebSocketUpgradeError
+from httpx2.websockets import WebSocketDisconnect
 
 from bridge.emulator.control.client import EmulatorControl
-from bridge.emulator.control.views import StreamSettingsView
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.gateway.frames import ACTION_TOPIC, BOT_TOPIC
-from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.server import running_emulator
-from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
-
-QUIET = StreamSettingsView(ping_interval=None, ack_timeout=30.0)
-"""No timers firing on their own: each test turns on only what it tests."""
-
-
-async def open_gateway(
-    http: httpx2.AsyncClient, topics: tuple[str, ...] = (BOT_TOPIC, ACTION_TOPIC)
-) -> dict[str, Any]:
-    """Ask the gateway for a ticket as the default app."""
-    response = await http.post(
-        "/v1.0/gateway/connections/open",
-        json={
-            "clientId": DEFAULT_APP,
-            "clientSecret": DEFAULT_SECRET,
-            "subscriptions": [{"type": "CALLBACK", "topic": t} for t in topics],
-            "ua": "tests/1.0",
-            "localIp": "10.0.0.5",
-        },
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-@asynccontextmanager
-async def stream(
-    http: httpx2.AsyncClient, topics: tuple[str, ...] = (BOT_TOPIC, ACTION_TOPIC)
-) -> AsyncIterator[AsyncWebSocketSession]:
-    """A raw WebSocket of the default app."""
-    opened = await open_gateway(http, topics)
-    async with http.websocket(
-        opened["endpoint"],
-        params={"ticket": opened["ticket"]},
-        keepalive_ping_interval_seconds=None,
-    ) as ws:
-        yield ws
-
-
-async def receive(ws: AsyncWebSocketSession) -> dict[str, Any]:
-    """The next frame, parsed."""
-    frame: dict[str, Any] = json.loads(await ws.receive_text(timeout=10))
-    return frame
-
-
-def ack(frame: dict[str, Any], data: Any = None, code: int = 200) -> str:
-    """The ACK of ``frame`` as the contract writes it."""
-    return json.dumps(
-        {
-            "code": code,
-            "headers": {
-                "messageId": frame["headers"]["messageId"],
-                "contentType": "application/json",
-            },
-            "message": "OK",
-            "data": data if isinstance(data, str) else json.dumps({"response": data}),
-        }
-    )
-
-
-async def refusal(http: httpx2.AsyncClient, ticket: str) -> tuple[int, str, str]:
-    """Status, code and message of a refused handshake (read as plain HTTP)."""
-    headers = {
-        "connection": "upgrade",
-        "upgrade": "websocket",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-    }
-    async with http.stream("GET", "/connect", params={"ticket": ticket}, headers=headers) as r:
-        await r.aread()
-        body = r.json()
-    return r.status_code, body["code"], body["message"]
-
-
-@pytest.fixture
-async def quiet(control: EmulatorControl) -> EmulatorControl:
-    """The control client, with the gateway's own timers off."""
-    await control.set_stream_settings(QUIET)
-    return control
-
-
-@pytest.mark.anyio
-async def test_ticket_is_single_use(http: httpx2.AsyncClient, quiet: EmulatorControl) -> None:
-    """A ticket opens one socket; the second handshake with it is refused with 403."""
-    opened = await open_gateway(http)
-    assert opened["endpoint"].startswith("ws://127.0.0.1:")
-    assert opened["endpoint"].endswith("/connect")
-    async with http.websocket(opened["endpoint"], params={"ticket": opened["ticket"]}):
-        [live] = await quiet.wait_connections(1)
-        assert (live.client_id, live.ua, live.local_ip) == (DEFAULT_APP, "tests/1.0", "10.0.0.5")
-        assert live.topics == [BOT_TOPIC, ACTION_TOPIC]
-    with pytest.raises(WebSocketUpgradeError) as refused:
-        async with http.websocket(opened["endpoint"], params={"ticket": opened["ticket"]}):
-            pass
-    assert refused.value.response.status_code == 403
-    assert await refusal(http, opened["ticket"]) == (403, "invalidTicket", "ticket already used")
-
-
-@pytest.mark.anyio
-async def test_ticket_expires_on_the_emulated_clock(
-    http: httpx2.AsyncClient, quiet: EmulatorControl
-) -> None:
-    """A ticket older than 90 emulated seconds is refused at the handshake."""
-    opened = await open_gateway(http)
-    await quiet.advance_clock(91)
-    assert await refusal(http, opened["ticket"]) == (403, "invalidTicket", "ticket expired")
-    with pytest.raises(WebSocketUpgradeError):
-        async with http.websocket(opened["endpoint"], params={"ticket": opened["ticket"]}):
-            pass
-
-
-@pytest.mark.anyio
-async def test_unknown_ticket_is_refused(http: httpx2.AsyncClient, quiet: EmulatorControl) -> None:
-    """A made-up ticket (or none) never opens a socket."""
-    for params in ({"ticket": "made-up"}, {}):
-        with pytest.raises(WebSocketUpgradeError) as refused:
-            async with http.websocket("/connect", params=params):
-                pass
-        assert refused.value.response.status_code == 403
-    assert await refusal(http, "made-up") == (403, "invalidTicket", "unknown ticket")
-    assert await quiet.connections() == []
-
-
-@pytest.mark.anyio
-async def test_bad_credentials_and_missing_fields(
-    http: httpx2.AsyncClient, control: EmulatorControl
-) -> None:
-    """A wrong secret and a missing field are 400s, each logged as a gateway open."""
-    subscriptions = [{"type": "CALLBACK", "topic": BOT_TOPIC}]
-    wrong = await http.post(
-        "/v1.0/gateway/connections/open",
-        json={"clientId": DEFAULT_APP, "clientSecret": "nope", "subscriptions": subscriptions},
-    )
-    missing = await http.post(
-        "/v1.0/gateway/connections/open",
-        json={"clientId": DEFAULT_APP, "clientSecret": DEFAULT_SECRET},
-    )
-    assert (wrong.status_code, wrong.json()["code"]) == (400, "invalidClientIdOrSecret")
-    assert (missing.status_code, missing.json()["code"]) == (400, "invalidParameter")
-    calls = await control.calls(operations=[Api.GATEWAY_OPEN])
-    assert [(c.status, c.error_code) for c in calls] == [
-        (400, "invalidClientIdOrSecret"),
-        (400, "invalidParameter"),
-    ]
+from tests.emulator.gateway.ws import QUIET, ack, open_gateway, receive, stream
 
 
 @pytest.mark.anyio

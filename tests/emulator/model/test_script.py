@@ -1,4 +1,4 @@
-"""Tests of bridge.emulator.model_script: directives, the generator, chunk plans."""
+"""Tests of bridge.emulator.model.script: directives, the generator, chunk plans."""
 
 from __future__ import annotations
 

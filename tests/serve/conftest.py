@@ -131,6 +131,33 @@ async def answer_in(control: EmulatorControl, conversation_id: str, after: float
     raise AssertionError("the event stream ended before the answer")
 
 
+async def streaming_in(control: EmulatorControl, conversation_id: str, after: float) -> MessageView:
+    """Wait until the bot's answer in a conversation is visibly streaming (inputting, text)."""
+    with anyio.fail_after(20):
+        async with control.events() as events:
+            for message in await control.transcript(conversation_id):
+                if _is_streaming_answer(message, after):
+                    return message
+            async for event in events:
+                message = event.message
+                if (
+                    message is not None
+                    and message.conversation_id == conversation_id
+                    and _is_streaming_answer(message, after)
+                ):
+                    return message
+    raise AssertionError("the event stream ended before the answer streamed")
+
+
+def _is_streaming_answer(message: MessageView, after: float) -> bool:
+    return (
+        message.sender_kind == "bot"
+        and message.created_at >= after
+        and message.state == "inputting"
+        and bool(message.text)
+    )
+
+
 def _is_final_answer(message: MessageView, after: float) -> bool:
     return (
         message.sender_kind == "bot"

@@ -13,7 +13,7 @@ from bridge.core.frames import normalize
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.model.script import ModelFault
 from bridge.emulator.server import RunningEmulator
-from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, Served, answer_in
+from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, Served, answer_in, streaming_in
 
 CONVERSATIONS = [("alice", "cid-alice"), ("alice", "cid-group"), ("alice", "cid-wand-alice")]
 IDS = ["single", "group", "magic_wand"]
@@ -44,14 +44,19 @@ async def test_stream_mode_answers_every_conversation_type(
 ) -> None:
     """Through the Stream client, single chat, group and magic wand get a streamed answer."""
     async with serve() as served:
+        # The model holds its answer after a few chunks until the test has seen it stream:
+        # events, not timing, decide that the reply opened before it ended.
+        served.model.add_fault(ModelFault(kind="stall", after_chunks=4, seconds=60.0, count=1))
         said = await served.control.inbound(user, conversation, f"你好 {LONG}")
         assert said.delivery is not None
         assert said.delivery.how == "stream"
+        streaming = await streaming_in(served.control, conversation, said.message.created_at)
+        served.model.release_stalls()
         answer = await answer_in(served.control, conversation, said.message.created_at)
+    assert answer.id == streaming.id
     assert answer.state == "finished"
     assert answer.text == model_text(served, "你好")
-    inputting = [c for c in answer.changes if c.state == "inputting"]
-    assert len(inputting) >= 2, "the answer should have been streamed, not sent at once"
+    assert answer.text.startswith(streaming.text.rstrip("▍"))
 
 
 @pytest.mark.anyio

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from bridge.conversation.store import OpenMessage, Store
 from bridge.delivery.surface import LiveMessage, Surface
+from bridge.logcontext import note_surface
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class JournaledSurface:
             opened_at=self._clock(),
         )
         await self._store.opened(record)
+        note_surface(record.surface, record.message_id)
         return JournaledMessage(message, self._store, record)
 
     async def send_once(self, text: str) -> None:

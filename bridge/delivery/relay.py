@@ -41,6 +41,7 @@ from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
 from bridge.delivery.surface import LiveMessage, Surface
 from bridge.errors import LLMError, PlatformError
+from bridge.logcontext import note_surface
 
 __all__ = ["EventSource", "PacerLike", "RelayResult", "pacing_options", "relay"]
 
@@ -299,6 +300,7 @@ class _Relay:
                 self._surface_failed(surface, TimeoutError(f"{surface.name}: open timed out"))
                 continue
             self._live, self._index, self._used = live, index, surface
+            note_surface(surface.name)
             self._opens += 1
             return
         self._live = None
@@ -360,6 +362,7 @@ class _Relay:
                 self._surface_failed(surface, TimeoutError(f"{surface.name}: send timed out"))
                 continue
             self._used = surface
+            note_surface(surface.name)
             return True
         log.error("no surface delivered the reply (%d characters)", len(text))
         return False

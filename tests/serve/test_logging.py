@@ -35,3 +35,6 @@ async def test_every_line_of_a_streamed_reply_names_its_conversation_and_reply(
     for record in records:
         assert (record.conversation, record.reply) == (conversation, reply), record.getMessage()
         assert record.assistant == "dev"
+    # Once the message opened, lines also name its surface and journaled message id.
+    assert summary.surface == result.surface
+    assert summary.message_id

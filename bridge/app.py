@@ -213,7 +213,7 @@ class Bridge:
         push_token = self.config.serve.push_token
         app = create_http_app(
             assistants={a.name: AssistantDoor.from_config(a) for a in self.config.assistants},
-            submit=self.pipeline.submit,
+            accept=self.pipeline.accept,
             push=self.push,
             push_token=push_token.get_secret_value() if push_token else None,
             reply_hosts=self.config.dingtalk.reply_hosts,
@@ -233,7 +233,7 @@ class Bridge:
         door = StreamDoor(
             assistant=assistant.name,
             robot_code=assistant.robot,
-            submit=self.pipeline.submit,
+            accept=self.pipeline.accept,
             reply_hosts=self.config.dingtalk.reply_hosts,
             clock=self._clock,
         )

@@ -13,7 +13,8 @@ For each Turn, in this order:
    offers (journaled, so a crash cannot leave a message open);
 5. **remember**: a complete answer becomes history for the next turn.
 
-``submit`` is synchronous and never blocks: inbound doors call it before they ACK.
+``accept`` decides about a Turn (accepted, duplicate, closed: ``bridge.admission``)
+without any model work: inbound doors await it before they ACK.
 ``answer`` runs one Turn to the end and returns the relay's result (``bridge send``,
 the push API). Shutdown: ``stop_intake`` refuses new Turns, ``drain`` waits for the
 queued and running ones up to a grace period, and leaving the ``async with`` block
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from bridge.admission import ACCEPTED, Admission, Outcome
 from bridge.config import AssistantConfig, MemoryConfig
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.conversation.store import Exchange, Store
@@ -135,42 +137,55 @@ class Pipeline:
         self._clock = clock
         self._today = today
         self._lanes: dict[str, _Lane] = {}
-        self._admitting = 0  # Turns between submit and the end of their lane's work
+        self._admitting = 0  # Turns between accept and the end of their lane's work
         self._live: dict[str, int] = {}  # replies streaming now, per assistant
         self._accepting = False
         self._idle = anyio.Event()
         self._idle.set()
         self._tg: TaskGroup | None = None
+        self._stack = AsyncExitStack()
         self.stats = PipelineStats()
         install_log_context()
 
     async def __aenter__(self) -> Pipeline:
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg, self._accepting = tg, True
+        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        self._accepting = True
         return self
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         # Leaving cancels what still runs; each relay closes its message on the way out.
         self._accepting = False
         tg, self._tg = self._tg, None
-        assert tg is not None
-        tg.cancel_scope.cancel()
-        return await tg.__aexit__(*exc_info)
+        if tg is not None:
+            tg.cancel_scope.cancel()
+        return await self._stack.__aexit__(*exc_info)
 
     # ------------------------------------------------------------------ intake
 
-    def submit(self, turn: Turn) -> None:
-        """Accept ``turn`` for answering; never blocks. 503 once intake has stopped."""
+    async def accept(self, turn: Turn) -> Admission:
+        """Take ``turn`` for answering, or say why not; returns before any model work.
+
+        A redelivery (any of its delivery ids seen within ``dedup_ttl``) is a duplicate;
+        once intake has stopped every Turn is refused as closed.
+        """
         if not self._accepting or self._tg is None:
-            raise InboundError("bridge is shutting down", status=503)
+            return Admission(Outcome.CLOSED, "bridge is shutting down")
         if turn.assistant not in self._runtimes:
             raise InboundError(f"no assistant named {turn.assistant!r}", status=404)
+        if turn.delivery_ids and not await self._store.claim(
+            list(turn.delivery_ids), now=self._clock(), ttl=self._memory.dedup_ttl
+        ):
+            self.stats.duplicates += 1
+            log.info("duplicate delivery %s dropped", ",".join(turn.delivery_ids))
+            return Admission(Outcome.DUPLICATE, "already accepted")
+        if not self._accepting or self._tg is None:  # stopped while the claim ran
+            return Admission(Outcome.CLOSED, "bridge is shutting down")
         self.stats.accepted += 1
         if self._idle.is_set():
             self._idle = anyio.Event()
         self._admitting += 1
         self._tg.start_soon(self._admit, turn)
+        return ACCEPTED
 
     def stop_intake(self) -> None:
         """Refuse new Turns from now on (SIGTERM); queued ones are still answered."""
@@ -185,12 +200,6 @@ class Pipeline:
 
     async def _admit(self, turn: Turn) -> None:
         try:
-            if turn.delivery_ids and not await self._store.claim(
-                list(turn.delivery_ids), now=self._clock(), ttl=self._memory.dedup_ttl
-            ):
-                self.stats.duplicates += 1
-                log.info("duplicate delivery %s dropped", ",".join(turn.delivery_ids))
-                return
             key = f"{turn.assistant}/{turn.conversation_key}"
             lane = self._lanes.get(key)
             if lane is not None:

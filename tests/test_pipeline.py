@@ -12,12 +12,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from bridge.admission import Outcome
 from bridge.config import AssistantConfig, MemoryConfig, PacingConfig
 from bridge.conversation.prompts import PromptSet, PromptTemplate
 from bridge.conversation.store import MemoryStore
 from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.errors import (
-    InboundError,
     PlatformPermissionDenied,
     PlatformQuotaExceeded,
     PlatformRateLimited,
@@ -135,9 +135,10 @@ async def test_redelivery_gets_no_second_answer() -> None:
     """The same msgId under a new frame id is dropped: one answer."""
     recorder = Recorder()
     async with pipeline(recorder) as p:
-        p.submit(turn("hi", ids=("msg:1", "frame:a")))
-        p.submit(turn("hi", ids=("msg:1", "frame:b")))
+        first = await p.accept(turn("hi", ids=("msg:1", "frame:a")))
+        again = await p.accept(turn("hi", ids=("msg:1", "frame:b")))
         assert await p.drain(10)
+    assert (first.outcome, again.outcome) == (Outcome.ACCEPTED, Outcome.DUPLICATE)
     assert recorder.shown == ["re: hi"]
     assert (p.stats.answered, p.stats.duplicates) == (1, 1)
 
@@ -148,7 +149,7 @@ async def test_turns_of_one_conversation_are_answered_in_order() -> None:
     recorder = Recorder()
     async with pipeline(recorder) as p:
         for n in range(5):
-            p.submit(turn(f"q{n}", ids=(f"msg:{n}",)))
+            await p.accept(turn(f"q{n}", ids=(f"msg:{n}",)))
         assert await p.drain(10)
     assert recorder.shown == [f"re: q{n}" for n in range(5)]
     assert recorder.most_running == 1
@@ -161,7 +162,7 @@ async def test_conversations_run_in_parallel() -> None:
     recorder = Recorder(gate=gate, expect_running=3)
     async with pipeline(recorder) as p:
         for n in range(3):
-            p.submit(turn("q", conversation=f"c{n}", ids=(f"msg:{n}",)))
+            await p.accept(turn("q", conversation=f"c{n}", ids=(f"msg:{n}",)))
         with anyio.fail_after(5):
             await recorder.reached.wait()  # all three are streaming at once
         gate.set()
@@ -174,9 +175,9 @@ async def test_second_turn_sees_the_first_in_its_prompt() -> None:
     """History: the second prompt holds the first question and answer."""
     recorder = Recorder()
     async with pipeline(recorder) as p:
-        p.submit(turn("first", ids=("msg:1",)))
+        await p.accept(turn("first", ids=("msg:1",)))
         assert await p.drain(10)
-        p.submit(turn("second", ids=("msg:2",)))
+        await p.accept(turn("second", ids=("msg:2",)))
         assert await p.drain(10)
     second = recorder.prompts[1]
     assert [(m.role, m.content) for m in second] == [
@@ -193,7 +194,7 @@ async def test_trim_receives_history_oldest_first() -> None:
     recorder = Recorder()
     async with pipeline(recorder, trim_to=2) as p:
         for n in range(3):
-            p.submit(turn(f"q{n}", ids=(f"msg:{n}",)))
+            await p.accept(turn(f"q{n}", ids=(f"msg:{n}",)))
         assert await p.drain(10)
     last = recorder.prompts[-1]
     assert [m.content for m in last] == ["I am a.", "q1", "re: q1", "q2"]
@@ -201,13 +202,12 @@ async def test_trim_receives_history_oldest_first() -> None:
 
 @pytest.mark.anyio
 async def test_intake_refused_after_stop() -> None:
-    """After stop_intake, submit answers 503 and nothing runs."""
+    """After stop_intake, a Turn is refused as closed and nothing runs."""
     recorder = Recorder()
     async with pipeline(recorder) as p:
         p.stop_intake()
-        with pytest.raises(InboundError) as info:
-            p.submit(turn("late"))
-        assert info.value.status == 503
+        admission = await p.accept(turn("late"))
+    assert admission.outcome is Outcome.CLOSED
     assert recorder.shown == []
 
 
@@ -216,8 +216,8 @@ async def test_no_surface_means_unanswerable_not_crash() -> None:
     """A Turn no surface can reach is counted and logged, the pipeline lives on."""
     recorder = Recorder()
     async with pipeline(recorder) as p:
-        p.submit(replace(turn("hi", ids=("msg:x",)), handles=ReplyHandles()))
-        p.submit(turn("ok", conversation="c2", ids=("msg:y",)))
+        await p.accept(replace(turn("hi", ids=("msg:x",)), handles=ReplyHandles()))
+        await p.accept(turn("ok", conversation="c2", ids=("msg:y",)))
         assert await p.drain(10)
     assert p.stats.unanswerable == 1
     assert recorder.shown == ["re: ok"]

@@ -15,7 +15,7 @@ Routes (Starlette):
 Every request is checked in this order and stops at the first failure: authentication
 (401), size (413, counted while streaming so a huge body is never buffered), JSON (400),
 fields (400), reply-URL hosts (400: a message may only make bridge POST to allow-listed
-hosts). Accepted work is handed to ``submit`` as a Turn that carries the assistant's
+hosts). Accepted work is handed to ``accept`` as a Turn that carries the assistant's
 robot code when the message names none, and answered at once; the answer itself
 streams to DingTalk later.
 """
@@ -34,12 +34,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bridge.admission import Admission
 from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import verify
 from bridge.errors import InboundError
 from bridge.inbound.payloads import (
     check_reply_hosts,
     parse_json_object,
+    require_taken,
     turn_from_action,
     turn_from_bot_message,
 )
@@ -70,7 +72,7 @@ class AssistantDoor:
         )
 
 
-Submit = Callable[[Turn], None]
+Accept = Callable[[Turn], Awaitable[Admission]]
 Push = Callable[[PushRequest], Awaitable[dict[str, Any]]]
 Health = Callable[[], dict[str, Any]]
 
@@ -78,7 +80,7 @@ Health = Callable[[], dict[str, Any]]
 def create_http_app(
     *,
     assistants: Mapping[str, AssistantDoor],
-    submit: Submit,
+    accept: Accept,
     push: Push | None,
     push_token: str | None,
     reply_hosts: tuple[str, ...],
@@ -105,7 +107,7 @@ def create_http_app(
             robot_code=door.robot_code,
         )
         check_reply_hosts(turn, reply_hosts)
-        submit(turn)
+        require_taken(await accept(turn))
         return JSONResponse({"msgtype": "empty"})
 
     async def action(request: Request) -> Response:
@@ -122,7 +124,7 @@ def create_http_app(
             robot_code=door.robot_code,
         )
         check_reply_hosts(turn, reply_hosts)
-        submit(turn)
+        require_taken(await accept(turn))
         return JSONResponse({"accepted": True})
 
     async def push_route(request: Request) -> Response:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
 from bridge.turn import ConversationType, ReplyHandles, Sender, Source, Turn, Webhook
 
@@ -151,6 +152,14 @@ def turn_from_action(
             i for i in (f"act:{delivery}" if delivery else "", _frame_key(frame_id)) if i
         ),
     )
+
+
+def require_taken(admission: Admission) -> None:
+    """Refuse a Turn the pipeline did not take: 429 past a queue bound, 503 when closing."""
+    if admission.outcome is Outcome.BUSY:
+        raise InboundError(admission.reason or "too many messages waiting", status=429)
+    if admission.outcome is Outcome.CLOSED:
+        raise InboundError(admission.reason or "bridge is shutting down", status=503)
 
 
 def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:

@@ -13,9 +13,10 @@ blocks the event loop and swallows cancellation):
    ``disconnect`` (with or without a ``messageId``) ends the connection and we come
    back at once with a new ticket.
 
-The handler is synchronous on purpose: it turns the frame into work (a door of
-``bridge.inbound``, e.g. ``StreamDoor``) and its return value is the ACK. No LLM or
-DingTalk call can happen before the ACK is on the wire. The client reconnects forever
+The handler (a door of ``bridge.inbound``, e.g. ``StreamDoor``) turns the frame into
+work and its return value is the ACK: it only records the Turn with the pipeline (no
+LLM or DingTalk call happens before the ACK is on the wire), so frames are handled one
+at a time, in order. The client reconnects forever
 with capped, jittered backoff until it is cancelled; a gateway that refuses the
 credentials (``PlatformAuthError``) is retried at the slowest pace.
 """
@@ -63,7 +64,7 @@ class Reply:
     data: Any = field(default_factory=lambda: {"response": None})
 
 
-FrameHandler = Callable[[Frame], Reply]
+FrameHandler = Callable[[Frame], Awaitable[Reply]]
 OpenStream = Callable[[Sequence[Subscription]], Awaitable[StreamTicket]]
 
 
@@ -148,7 +149,7 @@ class StreamClient:
             try:
                 while True:
                     raw = await ws.receive_text()
-                    ack, keep_going = self._on_text(raw)
+                    ack, keep_going = await self._on_text(raw)
                     if ack is not None:
                         await ws.send_text(ack)
                     if not keep_going:
@@ -159,7 +160,7 @@ class StreamClient:
         if lost is not None:
             raise lost
 
-    def _on_text(self, raw: str) -> tuple[str | None, bool]:
+    async def _on_text(self, raw: str) -> tuple[str | None, bool]:
         """The ACK to send for one raw frame (None: unanswerable) and whether to go on."""
         self.stats.frames += 1
         try:
@@ -187,7 +188,7 @@ class StreamClient:
         if frame.topic not in self._topics:
             return _ack(frame.message_id, Reply(code=404, message="topic not supported")), True
         try:
-            reply = self._handler(frame)
+            reply = await self._handler(frame)
         except InboundError as exc:
             self.stats.malformed += 1
             log.warning("stream: frame %s rejected: %s", frame.message_id, exc)

@@ -12,20 +12,23 @@
 
 A frame that cannot be read is an ``InboundError`` (400): the client ACKs it with that
 code and nothing else happens. An accepted Turn is checked against the reply-host
-allow-list and handed to ``submit`` before the ACK goes out.
+allow-list and handed to ``accept`` (the pipeline) before the ACK goes out; a Turn it
+does not take (busy, shutting down) is ACKed with the refusal's code.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bridge.admission import Admission
 from bridge.errors import InboundError
 from bridge.inbound.payloads import (
     check_reply_hosts,
     parse_json_object,
+    require_taken,
     turn_from_action,
     turn_from_bot_message,
 )
@@ -38,7 +41,7 @@ BOT_TOPIC = "/v1.0/im/bot/messages/get"
 ACTION_TOPIC = "/v1.0/graph/api/invoke"
 TOPICS = (BOT_TOPIC, ACTION_TOPIC)
 
-Submit = Callable[[Turn], None]
+Accept = Callable[[Turn], Awaitable[Admission]]
 
 
 def action_response(body: dict[str, Any]) -> dict[str, Any]:
@@ -93,18 +96,18 @@ class StreamDoor:
         *,
         assistant: str,
         robot_code: str | None,
-        submit: Submit,
+        accept: Accept,
         reply_hosts: tuple[str, ...],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._assistant = assistant
         self._robot_code = robot_code
-        self._submit = submit
+        self._accept = accept
         self._reply_hosts = reply_hosts
         self._clock = clock
 
-    def __call__(self, frame: Frame) -> Reply:
-        """Turn ``frame`` into work for ``submit``; the return value is its ACK."""
+    async def __call__(self, frame: Frame) -> Reply:
+        """Turn ``frame`` into work for ``accept``; the return value is its ACK."""
         turn, reply = read_frame(
             frame,
             assistant=self._assistant,
@@ -112,5 +115,5 @@ class StreamDoor:
             received_at=self._clock(),
         )
         check_reply_hosts(turn, self._reply_hosts)
-        self._submit(turn)
+        require_taken(await self._accept(turn))
         return reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
+from bridge.admission import ACCEPTED, Admission
 from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import sign
 from bridge.inbound.http import AssistantDoor, create_http_app
@@ -23,6 +24,16 @@ SECRET = "robot-secret"
 ACTION_TOKEN = "action-token"
 PUSH_TOKEN = "push-token"
 ROBOT_CODE = "ding-robot"
+
+
+def recording(turns: list[Turn]) -> Callable[[Turn], Awaitable[Admission]]:
+    """A pipeline stand-in that takes every Turn and keeps it."""
+
+    async def accept(turn: Turn) -> Admission:
+        turns.append(turn)
+        return ACCEPTED
+
+    return accept
 
 
 @dataclass
@@ -46,7 +57,7 @@ async def door() -> AsyncIterator[Door]:
 
     app = create_http_app(
         assistants={"helpdesk": AssistantDoor("helpdesk", SECRET, ACTION_TOKEN, ROBOT_CODE)},
-        submit=turns.append,
+        accept=recording(turns),
         push=push,
         push_token=PUSH_TOKEN,
         reply_hosts=("oapi.dingtalk.com", "api.dingtalk.com"),

@@ -88,7 +88,7 @@ def dingtalk(
     )
 
 
-def refuse(frame: Frame) -> Reply:
+async def refuse(frame: Frame) -> Reply:
     raise AssertionError(f"no message frame was expected, got {frame}")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bridge.admission import ACCEPTED, Admission, Outcome
 from bridge.errors import InboundError
 from bridge.inbound.stream import Frame, Reply
 from bridge.inbound.stream_door import (
@@ -144,30 +145,57 @@ def test_unreadable_frames_are_refused_with_a_status(
     assert words in caught.value.message
 
 
-def door(turns: list[Turn]) -> StreamDoor:
+def door(turns: list[Turn], admission: Admission = ACCEPTED) -> StreamDoor:
+    async def accept(turn: Turn) -> Admission:
+        turns.append(turn)
+        return admission
+
     return StreamDoor(
         assistant="helpdesk",
         robot_code="rb",
-        submit=turns.append,
+        accept=accept,
         reply_hosts=REPLY_HOSTS,
         clock=lambda: 42.0,
     )
 
 
-def test_door_submits_the_turn_and_returns_the_ack() -> None:
-    """The door hands the Turn to submit (stamped by its clock) and returns the ACK."""
+@pytest.mark.anyio
+async def test_door_submits_the_turn_and_returns_the_ack() -> None:
+    """The door hands the Turn to the pipeline (stamped by its clock) and returns the ACK."""
     turns: list[Turn] = []
-    reply = door(turns)(frame(ACTION_TOPIC, graph_request(**WAND)))
+    reply = await door(turns)(frame(ACTION_TOPIC, graph_request(**WAND)))
     [turn] = turns
     assert (turn.assistant, turn.received_at, turn.handles.robot_code) == ("helpdesk", 42.0, "rb")
     assert reply.data["response"]["statusLine"]["code"] == 200
 
 
-def test_door_refuses_a_webhook_off_the_allow_list_and_submits_nothing() -> None:
-    """A sessionWebhook pointing elsewhere is a 400 and no Turn reaches submit."""
+@pytest.mark.anyio
+async def test_door_refuses_a_webhook_off_the_allow_list_and_submits_nothing() -> None:
+    """A sessionWebhook pointing elsewhere is a 400 and no Turn reaches the pipeline."""
     turns: list[Turn] = []
     message = bot_message(sessionWebhook="https://evil.example/steal")
     with pytest.raises(InboundError) as caught:
-        door(turns)(frame(BOT_TOPIC, message))
+        await door(turns)(frame(BOT_TOPIC, message))
     assert caught.value.status == 400
     assert turns == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("admission", "status"),
+    [(Admission(Outcome.BUSY, "queue full"), 429), (Admission(Outcome.CLOSED), 503)],
+)
+async def test_a_turn_the_pipeline_does_not_take_is_refused(
+    admission: Admission, status: int
+) -> None:
+    """Busy or shutting down: the ACK carries the refusal's status."""
+    with pytest.raises(InboundError) as caught:
+        await door([], admission)(frame(BOT_TOPIC, bot_message()))
+    assert caught.value.status == status
+
+
+@pytest.mark.anyio
+async def test_a_duplicate_is_acknowledged_like_an_accepted_turn() -> None:
+    """A redelivery is ACKed 200: the platform must not send it again."""
+    reply = await door([], Admission(Outcome.DUPLICATE))(frame(BOT_TOPIC, bot_message()))
+    assert reply.code == 200

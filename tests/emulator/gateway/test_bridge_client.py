@@ -29,7 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         self.frames: list[Frame] = []
 
-    def __call__(self, frame: Frame) -> Reply:
+    async def __call__(self, frame: Frame) -> Reply:
         data = json.loads(frame.data)
         if not isinstance(data, dict):
             raise InboundError("frame data must be a JSON object", status=400)

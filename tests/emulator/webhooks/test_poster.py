@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bridge.admission import ACCEPTED, Admission
 from bridge.dingtalk.signature import verify
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import CallbackVariant
@@ -26,6 +27,16 @@ from bridge.serving import running_server
 from bridge.turn import Turn
 
 ACTION_TOKEN = "action-token-123"
+
+
+def recording(turns: list[Turn]) -> Callable[[Turn], Awaitable[Admission]]:
+    """A pipeline stand-in that takes every Turn and keeps it."""
+
+    async def accept(turn: Turn) -> Admission:
+        turns.append(turn)
+        return ACCEPTED
+
+    return accept
 
 
 @dataclass
@@ -195,7 +206,7 @@ async def doors(control: EmulatorControl) -> AsyncIterator[list[Turn]]:
 
     app = create_http_app(
         assistants={"dev": AssistantDoor("dev", DEFAULT_SECRET, ACTION_TOKEN)},
-        submit=submitted.append,
+        accept=recording(submitted),
         push=None,
         push_token=None,
         reply_hosts=("127.0.0.1",),

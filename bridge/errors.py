@@ -19,7 +19,8 @@ they catch (httpx2, openai, JSON, TOML) into a subclass here, chaining the cause
     │   └── PlatformRejected        the request itself was refused (400 invalid.*)
     │       ├── SessionExpired      a sessionWebhook past its expiry (errcode 300001)
     │       └── InvalidConversationToken   unknown or already finished token
-    └── InboundError                a request to us was refused (signature, body, size)
+    ├── InboundError                a request to us was refused (signature, body, size)
+    └── StateError                  the state store cannot be used (corrupt, locked, unwritable)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     CONFIG = 2
     PLATFORM = 3
     LLM = 4
+    STATE = 5
     INTERRUPTED = 130
 
 
@@ -186,3 +188,17 @@ class InboundError(BridgeError):
         self.message = message
         self.status = status
         super().__init__(message)
+
+
+class StateError(BridgeError):
+    """The state store cannot be used: a corrupt or locked file, no permission, a lost server.
+
+    ``location`` names the store (the file path of ``[serve] state``).
+    """
+
+    exit_code = ExitCode.STATE
+
+    def __init__(self, message: str, *, location: str) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(f"state {location}: {message}")

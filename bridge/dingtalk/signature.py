@@ -4,6 +4,11 @@ DingTalk signs each callback with ``sign = base64(HMAC_SHA256(key=appSecret,
 msg=timestamp + "\\n" + appSecret))`` and sends ``timestamp`` (epoch ms) and ``sign`` as
 headers. The inbound HTTP adapter calls ``verify`` before it reads the body; the
 emulator calls ``sign`` to produce callbacks a real bridge accepts.
+
+The signature covers the timestamp and nothing else, so a captured ``timestamp``/``sign``
+pair would carry any body for the rest of its hour. ``ReplayGuard`` remembers, per
+assistant and in memory, which message each pair came with, and refuses the pair with
+another message id.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections import OrderedDict
 
 from bridge.errors import InboundError
 
-__all__ = ["DEFAULT_WINDOW_S", "sign", "verify"]
+__all__ = ["DEFAULT_WINDOW_S", "ReplayGuard", "sign", "verify"]
 
 #: DingTalk rejects timestamps more than one hour away from now; so do we.
 DEFAULT_WINDOW_S = 3600.0
@@ -56,3 +62,64 @@ def verify(
     expected = _signature(timestamp, secret).encode("ascii")
     if not hmac.compare_digest(expected, sign.encode("utf-8", "replace")):
         raise InboundError("bad signature", status=401)
+
+
+class ReplayGuard:
+    """Refuses a ``timestamp``/``sign`` pair already seen with another message id.
+
+    DingTalk signs each callback when it sends it, so a pair belongs to one message (the
+    same message may come again: a retry, which dedup answers once). Two different
+    messages sent within the same millisecond share a pair too; within ``reuse_grace``
+    seconds of its first sighting a pair is therefore still accepted for another
+    message. Entries are forgotten once their timestamp leaves the signature window
+    (the pair is refused as stale from then on anyway); at most ``max_entries`` are
+    kept, oldest dropped first. Only pairs whose signature verified are recorded, so
+    nobody without the secret can fill the cache. In memory, per process: a restart
+    forgets (``[serve]`` documents this).
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        reuse_grace: float = 2.0,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._window_ms = window_s * 1000
+        self._grace_ms = reuse_grace * 1000
+        self._max = max_entries
+        # (timestamp, sign) → (message id, first seen, epoch ms), in arrival order.
+        self._seen: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def check(self, timestamp: str, sign: str, message_id: str, *, now_ms: int) -> None:
+        """Record the pair for ``message_id``, or raise ``InboundError(401)`` for a replay.
+
+        Call it after ``verify`` accepted the pair and the body named its message id.
+        """
+        self._forget_expired(now_ms)
+        key = (timestamp, sign)
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = (message_id, now_ms)
+            while len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+            return
+        first_id, first_seen = seen
+        if first_id != message_id and now_ms - first_seen > self._grace_ms:
+            raise InboundError(
+                "timestamp and sign were already used for another message", status=401
+            )
+
+    def _forget_expired(self, now_ms: int) -> None:
+        while self._seen:
+            (timestamp, _), _ = next(iter(self._seen.items()))
+            try:
+                stale = now_ms - int(timestamp) > self._window_ms
+            except ValueError:
+                stale = True
+            if not stale:
+                return
+            self._seen.popitem(last=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.dingtalk.signature import sign, verify
+from bridge.dingtalk.signature import ReplayGuard, sign, verify
 from bridge.errors import InboundError
 
 STAMP = "1577262236757"
@@ -64,3 +64,44 @@ def test_verify_rejects_non_ascii_signature_without_crashing() -> None:
     """A garbage non-ASCII sign header is a clean 401, not an exception of another type."""
     with pytest.raises(InboundError):
         verify(STAMP, "签名", SECRET, now_ms=int(STAMP))
+
+
+# ------------------------------------------------------------------ replay guard
+
+NOW = int(STAMP) + 1_000
+
+
+def test_replay_guard_refuses_a_pair_used_for_another_message() -> None:
+    """A captured timestamp/sign pair cannot carry a second message (401)."""
+    guard = ReplayGuard()
+    guard.check(STAMP, VECTOR, "msg-1", now_ms=NOW)
+    with pytest.raises(InboundError) as caught:
+        guard.check(STAMP, VECTOR, "msg-2", now_ms=NOW + 60_000)
+    assert caught.value.status == 401
+    assert "already used" in caught.value.message
+
+
+def test_replay_guard_lets_the_same_message_come_again() -> None:
+    """A redelivery of the same message with the same pair passes (dedup answers once)."""
+    guard = ReplayGuard()
+    guard.check(STAMP, VECTOR, "msg-1", now_ms=NOW)
+    guard.check(STAMP, VECTOR, "msg-1", now_ms=NOW + 600_000)
+
+
+def test_replay_guard_allows_messages_signed_in_the_same_instant() -> None:
+    """Two messages sent within the grace share a pair legitimately; later, no more."""
+    guard = ReplayGuard(reuse_grace=2.0)
+    guard.check(STAMP, VECTOR, "msg-1", now_ms=NOW)
+    guard.check(STAMP, VECTOR, "msg-2", now_ms=NOW + 1_500)
+    with pytest.raises(InboundError):
+        guard.check(STAMP, VECTOR, "msg-3", now_ms=NOW + 2_500)
+
+
+def test_replay_guard_forgets_pairs_outside_the_window_and_stays_bounded() -> None:
+    """Entries go once their timestamp is stale; never more than max_entries are kept."""
+    guard = ReplayGuard(window_s=10, max_entries=3)
+    for i in range(5):
+        guard.check(str(int(STAMP) + i), f"s{i}", f"m{i}", now_ms=NOW)
+    assert len(guard) == 3
+    guard.check("9999999999999", "later", "m9", now_ms=int(STAMP) + 60_000)
+    assert len(guard) == 1

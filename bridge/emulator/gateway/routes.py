@@ -4,7 +4,8 @@
 the same pipeline as every platform call (faults, QPS, call log as ``Api.GATEWAY_OPEN``).
 It answers ``{"endpoint": "ws://<host:port>/connect", "ticket": "…"}``; a bad Client ID
 or Secret is a 400 ``invalidClientIdOrSecret``, a missing field a 400
-``invalidParameter``.
+``invalidParameter``. Like DingTalk's gateway it answers JSON only to a request with
+``Accept: application/json``, and XML otherwise (``negotiation``).
 
 ``GET /connect?ticket=…`` (WebSocket): an unknown, used or expired ticket is refused at the
 handshake with **HTTP 403** and a JSON body ``{"code": "invalidTicket", "message",
@@ -37,6 +38,7 @@ from bridge.emulator.control.views import EventView
 from bridge.emulator.errors import EmulatorError, Rejection
 from bridge.emulator.gateway.connection import Close, Connection
 from bridge.emulator.gateway.hub import StreamHub
+from bridge.emulator.gateway.negotiation import negotiated
 from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.openapi.pipeline import Caller, answer, endpoint_route
 from bridge.emulator.state import Emulator
@@ -67,7 +69,7 @@ def gateway_routes(emulator: Emulator) -> list[BaseRoute]:
             del caller
             return world.stream.tickets.open(body, endpoint)
 
-        return await answer(emulator, request, Api.GATEWAY_OPEN, action)
+        return negotiated(request, await answer(emulator, request, Api.GATEWAY_OPEN, action))
 
     async def connect(websocket: WebSocket) -> None:
         await serve_connection(emulator, websocket)

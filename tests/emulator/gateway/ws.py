@@ -14,6 +14,9 @@ from bridge.emulator.control.views import StreamSettingsView
 from bridge.emulator.gateway.frames import ACTION_TOPIC, BOT_TOPIC
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 
+JSON_ACCEPT = {"Accept": "application/json"}
+"""The header DingTalk's gateway needs before it answers JSON rather than XML."""
+
 QUIET = StreamSettingsView(ping_interval=None, ack_timeout=30.0)
 """No timers firing on their own: each test turns on only what it tests."""
 
@@ -31,6 +34,7 @@ async def open_gateway(
             "ua": "tests/1.0",
             "localIp": "10.0.0.5",
         },
+        headers=JSON_ACCEPT,
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -6,6 +6,9 @@ a filled marker is a run behind the shared client-side rate budget (``bridge`` a
 sit side by side in the same colour. A strategy that lost answers is labelled with the
 share it lost, in the panel's corner: its lag covers only the answers it delivered.
 
+A run of one strategy only (a scale run, e.g. ``--strategies bridge``) gets one panel
+instead, a point per level, labelled with it.
+
 matplotlib (the ``bench`` extra) is imported only when a chart is asked for, with the
 Agg backend, so no display is needed.
 """
@@ -67,6 +70,9 @@ def write_chart(path: Path, rows: Sequence[StrategyFigures]) -> None:
         from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
     except ImportError as exc:
         raise BenchError("the chart needs matplotlib: pip install 'bridge[bench]'") from exc
+    if len({row.strategy for row in rows}) == 1:
+        _one_strategy(path, rows)
+        return
     families = _families()
     colour = {f: _COLOURS[i % len(_COLOURS)] for i, f in enumerate(families)}
     levels = sorted({row.concurrency for row in rows})
@@ -137,5 +143,44 @@ def write_chart(path: Path, rows: Sequence[StrategyFigures]) -> None:
     figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     figure.suptitle("bridge bench: pacing strategies (lower left is better)")
     figure.tight_layout(rect=(0, 0, 1 - 1.8 / width, 1))
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _one_strategy(path: Path, rows: Sequence[StrategyFigures]) -> None:
+    """One strategy at several levels (a scale run): one panel, a point per level."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    points = sorted((r for r in rows if r.lag_p99 is not None), key=lambda r: r.concurrency)
+    name = rows[0].strategy
+    tint = _COLOURS[0] if name == "bridge" else "black"
+    figure, axes = plt.subplots(figsize=(6.4, 5.2), dpi=110)
+    axes.plot(
+        [r.calls_per_reply for r in points],
+        [r.lag_p99 or 0.0 for r in points],
+        marker="o",
+        color=tint,
+    )
+    for r in points:
+        lost = r.undelivered / r.replies if r.replies else 0.0
+        label = f"{r.concurrency}" + (f" ({lost:.0%} lost)" if lost >= 0.005 else "")
+        axes.annotate(
+            label,
+            (r.calls_per_reply, r.lag_p99 or 0.0),
+            textcoords="offset points",
+            xytext=(7, 4),
+            fontsize=8,
+        )
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(FixedLocator(_ticks(*axes.get_xlim())))
+    axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("DingTalk API calls per reply (log scale)")
+    axes.set_ylabel("p99 lag, model → visible (s)")
+    axes.set_title(f"bridge bench: {name} at each concurrency level (labelled)")
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

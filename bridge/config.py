@@ -1,9 +1,10 @@
 """Configuration: one TOML file validated into frozen models.
 
 ``load_config(path, env)`` reads the file with ``tomllib``, substitutes ``${NAME}``
-references from ``env`` (a mapping, so tests pass a dict), and validates the result.
-Every problem becomes one ``ConfigError`` that names the file and the dotted key path:
-unknown keys, wrong types, out-of-range values, a missing environment variable.
+references from ``env`` (a mapping, so tests pass a dict; ``bridge.config_env``), and
+validates the result. Every problem becomes one ``ConfigError`` that names the file and
+the dotted key path: unknown keys, wrong types, out-of-range values, missing environment
+variables (all of them in one message).
 
 Secrets (``client_secret``, ``api_key``…) are ``SecretStr``: they print as ``**********``
 in every repr, log line and ``bridge config check`` output (printed by
@@ -36,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.config_env import resolve_env
 from bridge.core.options import ReasoningMode
 from bridge.errors import ConfigError
 
@@ -242,7 +244,6 @@ class Config(_Model):
 
 
 _OVERRIDABLE = ("llm", "pacing", "delivery")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
@@ -261,31 +262,11 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=source) from exc
-    resolved = _substitute(raw, env, source, ())
+    resolved = resolve_env(raw, env, source)
     try:
         return Config.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc, source, _merge_overrides(resolved)) from None
-
-
-def _substitute(value: Any, env: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:
-    """Replace every ``${NAME}`` in string values; a missing variable names its key."""
-    if isinstance(value, str):
-
-        def lookup(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise ConfigError(
-                    f"environment variable {name} is not set", file=source, key=_dotted(path)
-                )
-            return env[name]
-
-        return _ENV_REF.sub(lookup, value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, env, source, (*path, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, env, source, (*path, str(i))) for i, v in enumerate(value)]
-    return value
 
 
 def _merge_overrides(raw: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,10 @@ Contract:
 - the HTTP response is closed when the ``async with`` exits, on every path, cancellation
   included (the close is shielded and bounded);
 - failures are raised from the iterator as ``LLMError`` (``LLMTimeout`` for the idle gap
-  or the deadline, ``LLMRateLimited`` for a 429); no openai or httpx2 exception escapes;
+  or the deadline, ``LLMRateLimited`` for a 429); no openai or httpx2 exception escapes.
+  Each message names the endpoint (``endpoint_url``: no credentials) and what broke in
+  plain words: cannot connect (connection refused…), timed out, closed the connection
+  before answering or mid-answer, or the HTTP status with the server's own message;
 - retries are openai's own (``max_retries`` from config) and happen only while the
   request has not produced a response yet, i.e. before the first token. Once chunks
   flow, a failure ends the stream: it is never replayed, because the user has already
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -44,6 +48,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from bridge.config import LLMConfig
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
+from bridge.llm.endpoint import endpoint_url
 from bridge.llm.messages import ChatMessage
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text
@@ -135,6 +140,7 @@ class _Run:
         self._messages = messages
         self._deadline = 0.0
         self._produced: list[str] = []
+        self._endpoint = endpoint_url(config.base_url)
 
     async def events(self) -> AsyncGenerator[LLMEvent, None]:
         self._deadline = anyio.current_time() + self._config.deadline
@@ -165,15 +171,15 @@ class _Run:
             for event in splitter.flush():
                 yield self._note(event)
             if finish_reason is None:
-                raise LLMError("the model stream ended without a finish reason")
+                raise LLMError(
+                    f"model endpoint {self._endpoint} ended the answer without a finish reason"
+                )
             usage = usage or self._local_usage()
             if usage is not None:
                 yield usage
             yield End(finish_reason)
-        except openai.OpenAIError as exc:
-            raise translate_error(exc) from exc
-        except httpx2.HTTPError as exc:
-            raise translate_error(exc) from exc
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise translate_error(exc, self._endpoint, answering=stream is not None) from exc
         finally:
             if stream is not None:
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
@@ -199,7 +205,8 @@ class _Run:
         )
 
     def _bounded(self, what: str, *, idle: bool = True) -> _Bounded:
-        return _Bounded(self._config.idle_timeout if idle else math.inf, self._deadline, what)
+        idle_timeout = self._config.idle_timeout if idle else math.inf
+        return _Bounded(idle_timeout, self._deadline, what, self._endpoint)
 
     def _decode(self, chunk: ChatCompletionChunk, splitter: ThinkSplitter) -> list[LLMEvent]:
         events: list[LLMEvent] = []
@@ -231,14 +238,15 @@ class _Run:
 class _Bounded:
     """A wait bounded by the idle timeout and the overall deadline, whichever is nearer.
 
-    On expiry it raises ``LLMTimeout`` naming which limit passed; ``what`` says what was
-    being waited for.
+    On expiry it raises ``LLMTimeout`` naming the endpoint and which limit passed; ``what``
+    says what was being waited for.
     """
 
-    def __init__(self, idle: float, deadline: float, what: str) -> None:
+    def __init__(self, idle: float, deadline: float, what: str, endpoint: str) -> None:
         self._idle = idle
         self._deadline = deadline
         self._what = what
+        self._endpoint = endpoint
         self._scope: anyio.CancelScope | None = None
         self._by_deadline = False
 
@@ -253,8 +261,14 @@ class _Bounded:
         suppressed = self._scope.__exit__(*exc_info)
         if self._scope.cancelled_caught:
             if self._by_deadline:
-                raise LLMTimeout(f"the answer passed its deadline while waiting for {self._what}")
-            raise LLMTimeout(f"no data within the idle timeout while waiting for {self._what}")
+                raise LLMTimeout(
+                    f"the answer from model endpoint {self._endpoint} passed its deadline "
+                    f"while waiting for {self._what}"
+                )
+            raise LLMTimeout(
+                f"model endpoint {self._endpoint} sent nothing within the idle timeout "
+                f"({self._idle:g} s) while waiting for {self._what}"
+            )
         return bool(suppressed)
 
 
@@ -266,27 +280,73 @@ def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
     return {"role": "assistant", "content": message.content}
 
 
-def translate_error(exc: BaseException) -> LLMError:
-    """The ``LLMError`` for an openai or httpx2 failure."""
+def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool = False) -> LLMError:
+    """The ``LLMError`` for an openai or httpx2 failure, naming the endpoint and what broke.
+
+    ``endpoint`` is the base URL to name (``endpoint_url``: no credentials); ``answering``
+    says whether the response had started, which decides between "cannot connect" or
+    "closed the connection before answering" and "closed the connection mid-answer".
+    """
+    where = f"model endpoint {endpoint}" if endpoint else "the model endpoint"
     if isinstance(exc, openai.RateLimitError):
-        return LLMRateLimited(_api_message(exc), status=exc.status_code)
+        return LLMRateLimited(f"{where} is rate limiting: {_api_message(exc)}", status=429)
     if isinstance(exc, openai.APIStatusError):
-        return LLMError(_api_message(exc), status=exc.status_code)
+        return LLMError(
+            f"{where} answered with an error: {_api_message(exc)}", status=exc.status_code
+        )
+    phase = "mid-answer" if answering else "before answering"
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return LLMTimeout(f"the model endpoint timed out: {exc}")
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        detail = f": {cause}" if cause is not None and str(cause) else ""
-        return LLMError(f"lost the connection to the model endpoint{detail}")
-    if isinstance(exc, httpx2.HTTPError):
-        return LLMError(f"the model endpoint failed: {exc}")
-    return LLMError(f"the model request failed: {exc}")
+        if _caused_by(exc, httpx2.ConnectTimeout):
+            return LLMTimeout(f"{where} timed out: no connection within the connect timeout")
+        return LLMTimeout(f"{where} timed out {phase}")
+    if _caused_by(exc, httpx2.ConnectError) or (
+        isinstance(exc, openai.APIConnectionError) and not answering and not _closed(exc)
+    ):
+        return LLMError(f"cannot connect to {where}: {_reason(exc)}")
+    if _closed(exc):
+        return LLMError(f"{where} closed the connection {phase}")
+    if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
+        return LLMError(f"{where} failed {phase}: {_reason(exc)}")
+    return LLMError(f"{where}: the request failed: {exc}")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes (``raise … from``, or raised while handling), outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(link, kind) for link in _chain(exc))
+
+
+def _closed(exc: BaseException) -> bool:
+    """The server (or the network) ended the connection: no answer, or half of one."""
+    return _caused_by(exc, httpx2.RemoteProtocolError) or _caused_by(exc, httpx2.ReadError)
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific words available: the OS's (``Connection refused``), else httpx2's."""
+    for link in _chain(exc):
+        if isinstance(link, OSError) and (link.errno or link.strerror):
+            # asyncio words a refusal "Connect call failed (…)"; the errno says "refused".
+            words = os.strerror(link.errno) if link.errno else str(link.strerror)
+            return words[0].lower() + words[1:]
+    for link in reversed(_chain(exc)):
+        if str(link):
+            return str(link)
+    return type(exc).__name__
 
 
 def _api_message(exc: openai.APIError) -> str:
+    """The server's own message from an error answer, else openai's summary of it."""
     body = exc.body
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return f"the model endpoint refused: {inner['message']}"
-    return f"the model endpoint refused: {exc.message}"
+            return str(inner["message"])
+    return exc.message

@@ -15,6 +15,7 @@ with no choices and the usage, then ``data: [DONE]``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,13 +47,36 @@ __all__ = [
     "StreamFaults",
     "fault_response",
     "openai_error",
+    "quiet_drops",
 ]
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["streaming", "complete", "dropped", "failed", "disconnected"]
 
 
 class SimulatedDrop(Exception):
-    """Raised inside a response to make the server abort the connection."""
+    """Raised inside a response to make the server abort the connection.
+
+    The drop is logged in one line where it happens; ``quiet_drops`` keeps uvicorn from
+    logging it a second time with a traceback.
+    """
+
+
+class _QuietDrops(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" record when it is a SimulatedDrop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, SimulatedDrop)
+
+
+_QUIET_DROPS = _QuietDrops()
+
+
+def quiet_drops() -> None:
+    """Stop uvicorn from logging simulated drops as tracebacks (idempotent)."""
+    logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
 
 
 class EmittedChunk(View):
@@ -236,11 +260,18 @@ class CompletionReply(Response):
         """Apply the faults due before chunk ``index``; returns the (shifted) time origin."""
         drop, stall = self._faults.drop, self._faults.stall
         if stall is not None and stall.after_chunks == index:
+            log.info(
+                "simulated model fault: %s stalls for %g s after %d chunks",
+                self._emission.id,
+                stall.seconds,
+                index,
+            )
             began = anyio.current_time()
             await self._stall(stall.seconds)
             origin += anyio.current_time() - began
         if drop is not None and drop.after_chunks == index:
             self._emission.finish("dropped")
+            log.info("simulated model fault: %s dropped after %d chunks", self._emission.id, index)
             raise SimulatedDrop(f"dropped {self._emission.id} after {index} chunks")
         return origin
 
@@ -275,6 +306,7 @@ class CompletionReply(Response):
                 }
             )
             emission.finish("dropped")
+            log.info("simulated model fault: %s dropped mid-body", emission.id)
             raise SimulatedDrop(f"dropped {emission.id} mid-body")
         self.raw_headers.append((b"content-length", str(len(payload)).encode()))
         await self._start(send)

@@ -15,9 +15,10 @@ in ``control``)
   ``POST   /_emulator/model/release``      end every stall now
   ``GET    /_emulator/model/emissions?since=N``  completions after the first N; ``DELETE`` clears
 
-How replies are chosen, directives, timing and faults: see ``script``. A ``drop`` raises
-``SimulatedDrop`` inside the response, which makes uvicorn abort the connection mid-body
-(it logs the exception; that line is expected).
+How replies are chosen, directives, timing and faults: see ``script``. Every fault that
+fires is logged in one line (``simulated model fault: …``). A ``drop`` raises
+``SimulatedDrop`` inside the response, which makes uvicorn abort the connection mid-body;
+``quiet_drops`` keeps uvicorn from logging that exception again with a traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bridge.emulator.model.reply import quiet_drops
 from bridge.emulator.model.script import GeneratorSpec, ModelFault, ModelScript, SpeedUpdate
 from bridge.emulator.model.simulator import MODEL_ID, ModelSimulator
 
@@ -39,6 +41,7 @@ PREFIX = "/_emulator/model"
 
 def model_routes(simulator: ModelSimulator) -> list[BaseRoute]:
     """Routes for ``POST /v1/chat/completions``, ``GET /v1/models`` and the control API."""
+    quiet_drops()
 
     async def models(request: Request) -> Response:
         return JSONResponse(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from bridge.emulator.model.script import (
 )
 
 __all__ = ["MODEL_ID", "InstalledFault", "ModelSimulator", "ModelStateView"]
+
+log = logging.getLogger(__name__)
 
 MODEL_ID = "emulator-model"
 
@@ -228,8 +231,7 @@ class ModelSimulator:
             self._arrival = None
         status_fault = self._take_fault("status")
         if status_fault is not None:
-            emission.finish("failed", status_fault.status)
-            return fault_response(status_fault)
+            return _failed(emission, status_fault)
         directives = parse_directives(emission.user)
         if directives.script is not None:
             script = self._library.get(directives.script)
@@ -244,8 +246,7 @@ class ModelSimulator:
             script = generate(self.generator, directives)
         own = script.fault
         if own is not None and own.kind == "status":
-            emission.finish("failed", own.status)
-            return fault_response(own)
+            return _failed(emission, own)
         faults = StreamFaults(
             drop=own if own is not None and own.kind == "drop" else self._take_fault("drop"),
             stall=own if own is not None and own.kind == "stall" else self._take_fault("stall"),
@@ -285,3 +286,10 @@ def _last_user_text(messages: list[Any]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return _text_of(message.get("content"))
     return ""
+
+
+def _failed(emission: Emission, fault: ModelFault) -> Response:
+    """Answer ``emission`` with the status of ``fault``, in one log line."""
+    emission.finish("failed", fault.status)
+    log.info("simulated model fault: %s answered HTTP %s", emission.id, fault.status)
+    return fault_response(fault)

@@ -29,7 +29,6 @@ import anyio.to_thread
 import httpx2
 
 from bridge.config import AssistantConfig, Config
-from bridge.conversation.prompts import load_prompt_set
 from bridge.conversation.store import MemoryStore, SqliteStore, Store
 from bridge.core.frames import with_notice
 from bridge.delivery.factory import SurfaceFactory
@@ -37,7 +36,7 @@ from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.errors import ConfigError, PlatformError
+from bridge.errors import PlatformError
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
 from bridge.inbound.stream import StreamClient
@@ -46,6 +45,7 @@ from bridge.llm.source import LLMSource, create_openai_client
 from bridge.llm.tokens import Encodings, load_encodings, trim_history
 from bridge.pipeline import AssistantRuntime, Pipeline
 from bridge.serving import running_server
+from bridge.startup import check_startup
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,12 @@ class Bridge:
         prompts_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not config.assistants:
-            raise ConfigError("at least one [[assistants]] table is required", key="assistants")
+        # Every start-up check that needs no network; `bridge config check` runs the same.
+        self._checked = check_startup(config, prompts_dir=prompts_dir)
         self.config = config
         self._env = env
         self._given_store = store
         self._encodings = encodings
-        self._prompts_dir = Path(prompts_dir or config.serve.prompts_dir)
         self._clock = clock
         self._stack = AsyncExitStack()
         self._stopping = anyio.Event()
@@ -146,7 +145,7 @@ class Bridge:
         per_call = self.budget.interval(assistant.client_id, Operation.AI_UPDATE)
         return AssistantRuntime(
             config=assistant,
-            prompts=load_prompt_set(self._prompts_dir, assistant.prompt),
+            prompts=self._checked.prompts[assistant.name],
             source=LLMSource(openai_client, assistant.llm, encoding=encoding),
             trim=partial(trim_history, encoding),
             build_surface=factory.build,

@@ -2,8 +2,9 @@
 
 A push answers no chat message: bridge starts the conversation (proactive mode). Its
 target is a string, ``user:<unionId>`` (the user's single chat with the assistant) or
-``group:<openConversationId>``; anything else is refused with both forms in the message:
-HTTP 400 from the push API, a ``ConfigError`` naming ``--to`` from ``bridge send``.
+``group:<openConversationId>`` (the id checked like every platform id,
+``sanitize.check_id``); anything else is refused with both forms in the message: HTTP
+400 from the push API, a ``ConfigError`` naming ``--to`` from ``bridge send``.
 
 The Turn is a ``push`` Turn with the assistant's robot code, a sender only for a user
 target, and the conversation key ``push:<target>``, so pushes to one place share their
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from bridge.delivery.relay import RelayResult
 from bridge.errors import ConfigError, InboundError
+from bridge.inbound.sanitize import check_id, clean_text
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn
 
 __all__ = [
@@ -50,11 +52,13 @@ class PushTarget:
 def parse_target(to: str) -> PushTarget:
     """``user:<unionId>`` or ``group:<openConversationId>``; ValueError for anything else."""
     kind, _, target = to.partition(":")
-    if kind == "user" and target:
-        return PushTarget("user", target)
-    if kind == "group" and target:
-        return PushTarget("group", target)
-    raise ValueError(f"must be {TARGET_FORMS}, got {to!r}")
+    if kind in ("user", "group") and target:
+        try:
+            check_id(target)
+        except ValueError as exc:
+            raise ValueError(f"names an id that {exc}") from None
+        return PushTarget("user" if kind == "user" else "group", target)
+    raise ValueError(f"must be {TARGET_FORMS}, got {to[:100]!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ def read_push_request(body: Mapping[str, Any], assistants: Collection[str]) -> P
             raise InboundError("assistant is required when several are configured", status=400)
         name = next(iter(assistants))
     if not isinstance(name, str) or name not in assistants:
-        raise InboundError(f"no assistant named {name!r}", status=400)
+        raise InboundError(f"no assistant named {str(name)[:100]!r}", status=400)
     return PushRequest(assistant=name, to=target, prompt=prompt.strip())
 
 
@@ -107,7 +111,8 @@ def push_turn(request: PushRequest, *, robot_code: str, received_at: float) -> T
         conversation_key=f"push:{target}",
         conversation_title="",
         sender=Sender(staff_id=None, union_id=target.id if user else None, nick=""),
-        text=request.prompt,
+        # Cleaned here too: ``bridge send`` takes its prompt from argv, not from a door.
+        text=clean_text(request.prompt),
         handles=handles,
         received_at=received_at,
     )
@@ -141,12 +146,17 @@ class PushDoor:
         return await self.run(PushRequest(assistant=assistant, to=target, prompt=prompt))
 
     async def push(self, request: PushRequest) -> dict[str, Any]:
-        """``POST /v1/push``: run ``request``; the JSON answer says how it went."""
+        """``POST /v1/push``: run ``request``; the JSON answer says how it went.
+
+        ``surface`` is None when no surface could reach the target; ``error`` is the
+        model's failure, if any.
+        """
         result = await self.run(request)
         return {
             "ok": result is not None and result.ok,
             "surface": None if result is None else result.surface,
             "text": None if result is None else result.text,
+            "error": None if result is None else result.error,
         }
 
     async def run(self, request: PushRequest) -> RelayResult | None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from pydantic import SecretStr
 
-from bridge.admission import ACCEPTED, Admission
+from bridge.admission import ACCEPTED, Admission, Outcome
 from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import sign
 from bridge.inbound.http import AssistantDoor, create_http_app
@@ -26,46 +27,50 @@ PUSH_TOKEN = "push-token"
 ROBOT_CODE = "ding-robot"
 
 
-def recording(turns: list[Turn]) -> Callable[[Turn], Awaitable[Admission]]:
-    """A pipeline stand-in that takes every Turn and keeps it."""
-
-    async def accept(turn: Turn) -> Admission:
-        turns.append(turn)
-        return ACCEPTED
-
-    return accept
-
-
 @dataclass
 class Door:
-    """A served app plus what it handed over."""
+    """A served app plus what it handed over, and what its pipeline stand-in answers."""
 
     url: str
     http: httpx2.AsyncClient
     turns: list[Turn] = field(default_factory=list)
     pushes: list[PushRequest] = field(default_factory=list)
+    admission: Admission = ACCEPTED
+    push_result: dict[str, Any] = field(default_factory=lambda: {"ok": True})
+    crash: Exception | None = None
+    skew: float = 0.0  # seconds added to the door's clock
 
 
 @pytest.fixture
 async def door() -> AsyncIterator[Door]:
-    turns: list[Turn] = []
-    pushes: list[PushRequest] = []
+    state = Door("", httpx2.AsyncClient())
+
+    async def accept(turn: Turn) -> Admission:
+        if state.crash is not None:
+            raise state.crash
+        state.turns.append(turn)
+        return state.admission
 
     async def push(request: PushRequest) -> dict[str, Any]:
-        pushes.append(request)
-        return {"ok": True}
+        if state.crash is not None:
+            raise state.crash
+        state.pushes.append(request)
+        return state.push_result
 
     app = create_http_app(
         assistants={"helpdesk": AssistantDoor("helpdesk", SECRET, ACTION_TOKEN, ROBOT_CODE)},
-        accept=recording(turns),
+        accept=accept,
         push=push,
         push_token=PUSH_TOKEN,
         reply_hosts=("oapi.dingtalk.com", "api.dingtalk.com"),
-        health=lambda: {"answered": len(turns)},
+        health=lambda: {"answered": len(state.turns)},
         max_body_bytes=4096,
+        body_timeout=0.5,
+        clock=lambda: time.time() + state.skew,
     )
     async with running_server(app) as url, httpx2.AsyncClient(base_url=url) as http:
-        yield Door(url, http, turns, pushes)
+        state.url, state.http = url, http
+        yield state
 
 
 def robot_message(**overrides: Any) -> dict[str, Any]:
@@ -227,7 +232,12 @@ async def test_healthz(door: Door) -> None:
 def test_door_of_a_configured_assistant() -> None:
     """AssistantDoor.from_config unwraps the secrets and defaults the robot to the client id."""
     assistant = AssistantConfig.model_validate(
-        {"name": "helpdesk", "client_id": "ding-app", "client_secret": SECRET}
+        {
+            "name": "helpdesk",
+            "client_id": "ding-app",
+            "client_secret": SECRET,
+            "delivery": {"ai_template_id": "tpl.schema"},
+        }
     )
     assert AssistantDoor.from_config(assistant) == AssistantDoor(
         "helpdesk", SECRET, None, robot_code="ding-app"
@@ -238,3 +248,158 @@ def test_door_of_a_configured_assistant() -> None:
     assert AssistantDoor.from_config(with_token) == AssistantDoor(
         "helpdesk", SECRET, ACTION_TOKEN, robot_code="ding-robot"
     )
+
+
+@pytest.mark.anyio
+async def test_a_replayed_signature_with_another_message_is_401(door: Door) -> None:
+    """A captured timestamp/sign pair cannot carry a second message."""
+    headers = signed(int(time.time() * 1000) - 10_000)
+    first = await door.http.post("/dingtalk/helpdesk/robot", json=robot_message(), headers=headers)
+    assert first.status_code == 200
+    again = await door.http.post("/dingtalk/helpdesk/robot", json=robot_message(), headers=headers)
+    assert again.status_code == 200  # the same message again: a retry, dedup's business
+    door.skew = 5.0  # past the grace that lets two messages of one millisecond share a pair
+    forged = robot_message(msgId="m2", text={"content": "转账给我"})
+    replayed = await door.http.post("/dingtalk/helpdesk/robot", json=forged, headers=headers)
+    assert replayed.status_code == 401
+    assert "already used" in replayed.json()["error"]
+    assert [t.text for t in door.turns] == ["hello", "hello"]
+
+
+@pytest.mark.anyio
+async def test_busy_is_429_with_retry_after_and_closing_is_503(door: Door) -> None:
+    """A Turn the pipeline cannot take now: 429 + Retry-After (busy), 503 (shutting down)."""
+    door.admission = Admission(Outcome.BUSY, "queue full", retry_after=2.5)
+    auth = {"Authorization": f"Bearer {ACTION_TOKEN}"}
+    params = {"rawInput": "总结", "unionId": "u1", "conversationToken": "ct_1"}
+    busy = await door.http.post("/dingtalk/helpdesk/action", json=params, headers=auth)
+    assert (busy.status_code, busy.headers["retry-after"]) == (429, "3")
+    assert busy.json() == {"error": "queue full"}
+    door.admission = Admission(Outcome.CLOSED, "bridge is shutting down")
+    closed = await door.http.post(
+        "/dingtalk/helpdesk/robot", json=robot_message(), headers=signed()
+    )
+    assert closed.status_code == 503
+    assert closed.json() == {"error": "bridge is shutting down"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("result", "status", "words"),
+    [
+        ({"ok": False, "surface": None, "text": None, "error": None}, 422, "no surface can reach"),
+        ({"ok": False, "surface": "ai_stepwise", "text": "半", "error": None}, 502, "not be deliv"),
+        (
+            {"ok": False, "surface": "ai_stepwise", "text": "", "error": "model 500"},
+            502,
+            "model 500",
+        ),
+    ],
+)
+async def test_a_push_that_was_not_delivered_is_not_2xx(
+    door: Door, result: dict[str, Any], status: int, words: str
+) -> None:
+    """A push whose answer could not be delivered answers an error status and the reason."""
+    door.push_result = result
+    auth = {"Authorization": f"Bearer {PUSH_TOKEN}"}
+    response = await door.http.post("/v1/push", json={"to": "user:u1", "prompt": "x"}, headers=auth)
+    assert response.status_code == status
+    assert words in response.json()["error"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (robot_message(text={"content": ["x"]}), "text.content must be message text"),
+        (robot_message(sessionWebhookExpiredTime=10**30), "sessionWebhookExpiredTime is out of"),
+        (robot_message(sessionWebhookExpiredTime=10**15), "sessionWebhookExpiredTime must be"),
+        (robot_message(sessionWebhook="https://oapi.dingtalk.com/r\tx"), "sessionWebhook may"),
+        (robot_message(conversationId={"a": 1}), "conversationId must be an id"),
+    ],
+)
+async def test_a_wrong_field_is_400_naming_it(door: Door, body: dict[str, Any], words: str) -> None:
+    """Wrong types, absurd numbers and bad URLs are 400s that name the field."""
+    if "\\t" in str(body.get("sessionWebhook")):
+        body["sessionWebhook"] = body["sessionWebhook"].replace("\\t", "\t")
+    response = await door.http.post("/dingtalk/helpdesk/robot", json=body, headers=signed())
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+    assert door.turns == []
+
+
+@pytest.mark.anyio
+async def test_surrogates_and_controls_are_cleaned_before_the_turn(door: Door) -> None:
+    """Lone surrogates and NULs in text and nick arrive as U+FFFD; the Turn encodes."""
+    raw = json.dumps(robot_message(text={"content": "a\ud800b\u0000c\nd"}, senderNick="x\udfff"))
+    response = await door.http.post(
+        "/dingtalk/helpdesk/robot", content=raw.encode(), headers=signed()
+    )
+    assert response.status_code == 200
+    [turn] = door.turns
+    assert turn.text == "a\ufffdb\ufffdc\nd"
+    assert turn.sender.nick == "x\ufffd"
+
+
+@pytest.mark.anyio
+async def test_deep_json_is_400_and_the_door_stays_up(door: Door) -> None:
+    """Thousands of nested arrays are refused before parsing; /healthz still answers."""
+    deep = b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    response = await door.http.post("/dingtalk/helpdesk/robot", content=deep, headers=signed())
+    assert response.status_code == 400
+    assert "nests deeper" in response.json()["error"]
+    assert (await door.http.get("/healthz")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_any_failure_is_a_json_500_logged_once_and_the_door_goes_on(
+    door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unforeseen exception behind a door: 500 {"error"}, one log line with the ids."""
+    door.crash = RuntimeError("disk on fire")
+    response = await door.http.post(
+        "/dingtalk/helpdesk/robot", json=robot_message(), headers=signed()
+    )
+    assert response.status_code == 500
+    assert "error" in response.json()
+    failures = [r for r in caplog.records if "disk on fire" in r.getMessage()]
+    assert len(failures) == 1
+    assert "conversation=cid1" in failures[0].getMessage()
+    assert "msg:m1" in failures[0].getMessage()
+    door.crash = None
+    again = robot_message(msgId="m2")
+    ok = await door.http.post("/dingtalk/helpdesk/robot", json=again, headers=signed())
+    assert ok.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_unknown_routes_answer_json(door: Door) -> None:
+    """Starlette's own 404/405 are JSON {"error"} too."""
+    missing = await door.http.get("/nowhere")
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+    wrong = await door.http.get("/v1/push")
+    assert wrong.status_code == 405
+    assert "error" in wrong.json()
+
+
+@pytest.mark.anyio
+async def test_a_body_that_never_finishes_is_408(door: Door) -> None:
+    """A client that stops sending its body gets 408 after body_timeout, then the socket closes."""
+    host, port = door.url.removeprefix("http://").split(":")
+    stamp = signed()
+    head = (
+        "POST /dingtalk/helpdesk/robot HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
+        f"timestamp: {stamp['timestamp']}\r\nsign: {stamp['sign']}\r\n\r\n"
+        '{"conversationId":'
+    )
+    async with await anyio.connect_tcp(host, int(port)) as sock:
+        await sock.send(head.encode())
+        received = b""
+        with anyio.fail_after(10):
+            try:
+                while chunk := await sock.receive():
+                    received += chunk
+            except anyio.EndOfStream:
+                pass
+    assert received.startswith(b"HTTP/1.1 408 ")
+    assert b"within" in received

@@ -43,6 +43,13 @@ def test_other_targets_are_refused_naming_both_forms(to: str) -> None:
     assert str(caught.value) == f"must be {BOTH_FORMS}, got {to!r}"
 
 
+@pytest.mark.parametrize("to", ["user:a b", "group:x\ud800", "user:" + "u" * 300])
+def test_a_target_id_is_checked_like_every_platform_id(to: str) -> None:
+    """The id after user:/group: follows the id rules: no spaces, surrogates or huge lengths."""
+    with pytest.raises(ValueError, match="names an id that"):
+        parse_target(to)
+
+
 def test_push_request_is_read_and_trimmed() -> None:
     """A push body names its target and prompt; the only assistant is the default."""
     request = read_push_request({"to": "group:cid", "prompt": " 日报 "}, ["helpdesk"])
@@ -145,14 +152,14 @@ async def test_send_for_an_unknown_assistant_is_a_config_error() -> None:
 @pytest.mark.parametrize(
     ("outcome", "expected"),
     [
-        (result(), {"ok": True, "surface": "ai_stepwise", "text": "答"}),
-        (result(ok=False), {"ok": False, "surface": "ai_stepwise", "text": "答"}),
-        (None, {"ok": False, "surface": None, "text": None}),
+        (result(), {"ok": True, "surface": "ai_stepwise", "text": "答", "error": None}),
+        (result(ok=False), {"ok": False, "surface": "ai_stepwise", "text": "答", "error": None}),
+        (None, {"ok": False, "surface": None, "text": None, "error": None}),
     ],
 )
 async def test_push_reports_how_it_went(
     outcome: RelayResult | None, expected: dict[str, Any]
 ) -> None:
-    """POST /v1/push answers ok, the surface and the text; no surface at all is not ok."""
+    """POST /v1/push answers ok, the surface, the text and the model's error, if any."""
     request = PushRequest("helpdesk", PushTarget("user", "u"), "x")
     assert await push_door(Answers(outcome)).push(request) == expected

@@ -9,18 +9,35 @@ cancellation.
 uvicorn is a guest here: it installs no signal handlers (the command that runs it decides
 what SIGINT and SIGTERM do, and in which order things stop) and configures no logging
 (its records go through the process's own handlers, text or JSON).
+
+**Limits** (``ServerLimits``, given by ``bridge serve``; the emulator serves without):
+uvicorn has no timeout for a request head, so a client sending half a request held its
+connection, and a thousand of them the process, forever. With limits, each connection
+runs ``GuardedProtocol`` (uvicorn's h11 protocol, watched): a request head must be
+complete within ``header_timeout`` seconds of the connection opening (or of the
+previous response), a body within ``body_timeout`` of its head (a backstop: the app
+reads bodies under its own, shorter deadline), or the connection is closed; past
+``max_connections`` open connections a new one is closed at once. When the process runs
+out of file descriptors, asyncio logs every failed ``accept()`` (up to the backlog,
+2048, per loop tick): ``AcceptErrorThrottle`` lets one such line through per
+``ACCEPT_ERROR_INTERVAL`` seconds and counts the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import anyio
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +54,112 @@ class ListenError(OSError):
 
 STOP_TIMEOUT = 5.0
 """Seconds to wait for uvicorn to stop gracefully before cancelling it."""
+ACCEPT_ERROR_INTERVAL = 10.0
+"""At most one "out of file descriptors" accept error is logged per this many seconds."""
+_ACCEPT_ERROR = "socket.accept() out of system resource"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What one client may take from a server (``[serve]`` documents each)."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 512
+    keep_alive: float = 5.0
+
+
+@dataclass
+class ServerStats:
+    """Counters of a guarded server, for /healthz and the tests."""
+
+    refused_connections: int = 0
+    timed_out: int = 0
+
+
+class AcceptErrorThrottle(logging.Filter):
+    """Passes one accept-error record per ``interval`` seconds; counts those it drops."""
+
+    def __init__(
+        self, interval: float = ACCEPT_ERROR_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(_ACCEPT_ERROR):
+            return True
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            self.suppressed += 1
+            return False
+        if self.suppressed:
+            record.msg = f"{record.msg}\n({self.suppressed} more like it were not logged)"
+            self.suppressed = 0
+        self._last = now
+        return True
+
+
+def guarded_protocol(limits: ServerLimits, stats: ServerStats) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with ``limits`` on connections, heads and bodies."""
+
+    class GuardedProtocol(H11Protocol):
+        """Closes a connection whose head or body is late, or one too many (module doc)."""
+
+        _timer: asyncio.TimerHandle | None = None
+        _phase: str | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > limits.max_connections:
+                stats.refused_connections += 1
+                self.transport.close()
+                return
+            self._watch()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _watch(self) -> None:
+            """Arm the timer of the phase the client is in: sending a head, or a body."""
+            if self.transport.is_closing():
+                self._disarm()
+                return
+            state = self.conn.their_state
+            phase = "head" if state is h11.IDLE else "body" if state is h11.SEND_BODY else None
+            if phase == self._phase:
+                return
+            self._disarm()
+            self._phase = phase
+            if phase is not None:
+                wait = limits.header_timeout if phase == "head" else limits.body_timeout
+                self._timer = self.loop.call_later(wait, self._late, phase)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _late(self, phase: str) -> None:
+            self._timer = None
+            if not self.transport.is_closing():
+                stats.timed_out += 1
+                log.debug("closing a connection from %s: its %s is late", self.client, phase)
+                self.transport.close()
+
+    return GuardedProtocol
 
 
 class _Server(uvicorn.Server):
@@ -101,11 +224,14 @@ async def running_server(
     port: int = 0,
     before_stop: Callable[[], None] = lambda: None,
     graceful: float = 1.0,
+    limits: ServerLimits | None = None,
+    stats: ServerStats | None = None,
 ) -> AsyncIterator[str]:
     """Serve ``app``; yield its base URL once it listens; stop it when the block ends.
 
     ``before_stop`` runs first on the way out (e.g. to end open event streams, which
-    would otherwise hold the graceful shutdown up).
+    would otherwise hold the graceful shutdown up). ``limits`` guard the server against
+    slow or too many clients (module doc); ``stats`` counts what they refused.
     """
     sock = bind(host, port)
     base_url = url_of(host, sock.getsockname()[1])
@@ -116,8 +242,14 @@ async def running_server(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=max(1, round(graceful)),
+        http="auto" if limits is None else guarded_protocol(limits, stats or ServerStats()),
+        timeout_keep_alive=5 if limits is None else max(1, round(limits.keep_alive)),
     )
     server = _Server(config)
+    throttle = AcceptErrorThrottle()
+    asyncio_log = logging.getLogger("asyncio")
+    if limits is not None:
+        asyncio_log.addFilter(throttle)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.run_until_exit, sock)
@@ -135,4 +267,5 @@ async def running_server(
                     log.warning("server on %s did not stop in time", base_url)
                 tg.cancel_scope.cancel()
     finally:
+        asyncio_log.removeFilter(throttle)
         sock.close()

@@ -19,6 +19,16 @@ LLM or DingTalk call happens before the ACK is on the wire), so frames are handl
 at a time, in order. The client reconnects forever
 with capped, jittered backoff until it is cancelled; a gateway that refuses the
 credentials (``PlatformAuthError``) is retried at the slowest pace.
+
+**One bad frame never ends the connection or the service.** Each frame is handled
+inside the containment boundary (``boundary``): a refusal (``InboundError``) is ACKed
+with its status, anything unforeseen is logged once with the frame's and the Turn's ids
+and ACKed with code 500, and the next frame is read. Frames are accepted by the
+WebSocket up to ``PROTOCOL_MAX_FRAME_BYTES`` (16 MiB, far above any DingTalk message);
+one larger than ``max_frame_bytes`` (default 1 MiB) is not parsed but ACKed with code
+400, its ``messageId`` found by a cheap search, so the gateway has no reason to close
+the connection and redeliver it forever. Frame JSON is read bounded (``sanitize``), and
+ACKs are ASCII JSON, so no id or text, however odd, can fail to encode.
 """
 
 from __future__ import annotations
@@ -26,18 +36,27 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx2
-from httpx2.websockets import HTTPXWSException
+from httpx2.websockets import HTTPXWSException, WebSocketInvalidTypeReceived
 
 from bridge.dingtalk.wire import StreamTicket, Subscription
 from bridge.errors import InboundError, PlatformAuthError, PlatformError
+from bridge.inbound.boundary import Arrival, arriving, report
+from bridge.inbound.sanitize import read_json
 
 log = logging.getLogger(__name__)
+
+PROTOCOL_MAX_FRAME_BYTES = 16 * 1024 * 1024
+"""Largest WebSocket message the connection accepts; beyond it the socket closes."""
+DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+"""Largest frame bridge reads; a larger one is ACKed with code 400, unread."""
+_MESSAGE_ID = re.compile(r'"messageId"\s*:\s*"([^"\\]{1,256})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +94,8 @@ class StreamStats:
     connections: int = 0
     frames: int = 0
     malformed: int = 0
+    oversized: int = 0
+    failed: int = 0  # frames whose handling raised something unforeseen (ACKed 500)
     connected: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -83,7 +104,8 @@ class StreamClient:
 
     ``open_stream`` asks the gateway for a ticket (``DingTalkClient.open_stream`` of the
     app); ``http`` carries the WebSocket; ``client_id`` names the app in log lines.
-    Frames of ``topics`` go to ``handler``, whose ``Reply`` is their ACK.
+    Frames of ``topics`` go to ``handler``, whose ``Reply`` is their ACK; frames over
+    ``max_frame_bytes`` are ACKed 400 without being read.
     """
 
     def __init__(
@@ -98,6 +120,7 @@ class StreamClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         keepalive_interval: float = 30.0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self._http = http
         self._open_stream = open_stream
@@ -109,6 +132,7 @@ class StreamClient:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._keepalive_interval = keepalive_interval
+        self._max_frame_bytes = min(max_frame_bytes, PROTOCOL_MAX_FRAME_BYTES)
         self.stats = StreamStats()
 
     async def run(self) -> None:
@@ -126,6 +150,9 @@ class StreamClient:
                 delay = self._backoff_max
             except (PlatformError, HTTPXWSException, httpx2.HTTPError, OSError) as exc:
                 log.warning("stream connection of %s lost: %s", self._client_id, exc)
+            except Exception:  # one connection is a unit of work: log it, reconnect
+                log.exception("stream connection of %s failed unexpectedly", self._client_id)
+                delay = self._backoff_max
             wait = random.uniform(delay / 2, delay)
             log.info("stream of %s reconnecting in %.1fs", self._client_id, wait)
             await anyio.sleep(wait)
@@ -142,14 +169,20 @@ class StreamClient:
             keepalive_ping_interval_seconds=self._keepalive_interval,
             keepalive_ping_timeout_seconds=self._timeout,
             timeout=self._timeout,
+            max_message_size_bytes=PROTOCOL_MAX_FRAME_BYTES,
         ) as ws:
             self.stats.connections += 1
             self.stats.connected.set()
             log.info("stream of %s connected", self._client_id)
             try:
                 while True:
-                    raw = await ws.receive_text()
-                    ack, keep_going = await self._on_text(raw)
+                    try:
+                        raw = await ws.receive_text()
+                    except WebSocketInvalidTypeReceived:
+                        self.stats.malformed += 1
+                        log.warning("stream of %s: a non-text message ignored", self._client_id)
+                        continue
+                    ack, keep_going = await self._contained(raw)
                     if ack is not None:
                         await ws.send_text(ack)
                     if not keep_going:
@@ -160,14 +193,42 @@ class StreamClient:
         if lost is not None:
             raise lost
 
-    async def _on_text(self, raw: str) -> tuple[str | None, bool]:
+    async def _contained(self, raw: str) -> tuple[str | None, bool]:
+        """``_on_text`` inside the boundary: whatever fails, ACK 500 and read on."""
+        with arriving(f"stream frame of {self._client_id}") as arrival:
+            try:
+                return await self._on_text(raw, arrival)
+            except Exception as exc:  # noqa: BLE001 - the boundary of one frame (module doc)
+                self.stats.failed += 1
+                message_id = _cheap_message_id(raw)
+                arrival.delivery = arrival.delivery or f"frame:{message_id}"
+                report(arrival, exc)
+                if message_id is None:
+                    return None, True
+                return _ack(message_id, Reply(code=500, message="internal error")), True
+
+    async def _on_text(self, raw: str, arrival: Arrival) -> tuple[str | None, bool]:
         """The ACK to send for one raw frame (None: unanswerable) and whether to go on."""
         self.stats.frames += 1
+        size = len(raw) if len(raw) > self._max_frame_bytes else len(raw.encode("utf-8", "replace"))
+        if size > self._max_frame_bytes:
+            self.stats.oversized += 1
+            message_id = _cheap_message_id(raw)
+            log.warning(
+                "stream: frame %s of %d bytes refused unread (limit %d)",
+                message_id or "without messageId",
+                size,
+                self._max_frame_bytes,
+            )
+            if message_id is None:
+                return None, True
+            reason = f"frame larger than {self._max_frame_bytes} bytes"
+            return _ack(message_id, Reply(code=400, message=reason, data={})), True
         try:
             frame = parse_frame(raw)
         except ValueError as exc:
             self.stats.malformed += 1
-            message_id = _message_id_of(raw)
+            message_id = _cheap_message_id(raw)
             log.warning("stream: malformed frame rejected (%s)", exc)
             if message_id is None:
                 return None, True
@@ -187,6 +248,7 @@ class StreamClient:
             return _ack(frame.message_id, Reply(data={"status": "SUCCESS", "message": ""})), True
         if frame.topic not in self._topics:
             return _ack(frame.message_id, Reply(code=404, message="topic not supported")), True
+        arrival.delivery = f"frame:{frame.message_id}"
         try:
             reply = await self._handler(frame)
         except InboundError as exc:
@@ -203,11 +265,9 @@ def parse_frame(raw: str) -> Frame:
     which may come without one; its ``message_id`` is then empty.
     """
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"frame is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ValueError("frame is not a JSON object")
+        value = read_json(raw, "frame")
+    except InboundError as exc:
+        raise ValueError(exc.message) from None
     headers = value.get("headers")
     if not isinstance(headers, dict):
         raise ValueError("frame has no headers object")
@@ -228,13 +288,14 @@ def parse_frame(raw: str) -> Frame:
     return Frame(type=kind, topic=topic, message_id=message_id, data=data, headers=headers)
 
 
-def _message_id_of(raw: str) -> str | None:
-    try:
-        value = json.loads(raw)
-        message_id = value["headers"]["messageId"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return message_id if isinstance(message_id, str) and message_id else None
+def _cheap_message_id(raw: str) -> str | None:
+    """``headers.messageId`` found by a linear search, without parsing ``raw``.
+
+    An escaped ``\\"messageId\\"`` inside the data string does not match: its quotes
+    are preceded by backslashes.
+    """
+    match = _MESSAGE_ID.search(raw)
+    return match.group(1) if match else None
 
 
 def _ack(message_id: str, reply: Reply, *, raw_data: bool = False) -> str:
@@ -246,5 +307,6 @@ def _ack(message_id: str, reply: Reply, *, raw_data: bool = False) -> str:
             "message": reply.message,
             "data": data,
         },
-        ensure_ascii=False,
+        # ASCII: a lone surrogate in an id or a message is escaped, never an encode error.
+        ensure_ascii=True,
     )

@@ -182,3 +182,116 @@ async def test_refused_credentials_are_retried_at_the_slowest_pace(
     assert all(0.025 <= w <= 0.05 for w in waits if isinstance(w, float))
     statuses = [c.status for c in await control.calls(operations=[Operation.GATEWAY_OPEN])]
     assert statuses[:2] == [400, 400]
+
+
+# ------------------------------------------------------------ one bad frame never spreads
+
+
+class Handler:
+    """A frame handler that records frames and fails on demand."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.crash: Exception | None = None
+
+    async def __call__(self, frame: Frame) -> Reply:
+        if self.crash is not None:
+            raise self.crash
+        self.frames.append(frame)
+        return Reply()
+
+
+@pytest.fixture
+async def streaming(
+    http: httpx2.AsyncClient, served: RunningEmulator, control: EmulatorControl
+) -> AsyncIterator[tuple[StreamClient, Handler]]:
+    """A StreamClient with a 64 KiB frame limit, connected to the emulated gateway."""
+    handler = Handler()
+    stream = StreamClient(
+        http,
+        dingtalk(http, served).open_stream,
+        client_id=DEFAULT_APP,
+        handler=handler,
+        topics=TOPICS,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        max_frame_bytes=64 * 1024,
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stream.run)
+        await control.wait_connections(1)
+        yield stream, handler
+        tg.cancel_scope.cancel()
+
+
+def callback(message_id: str, data: str, topic: str = TOPICS[0]) -> str:
+    headers = {"messageId": message_id, "topic": topic, "contentType": "application/json"}
+    return json.dumps({"specVersion": "1.0", "type": "CALLBACK", "headers": headers, "data": data})
+
+
+async def ack_of(control: EmulatorControl, message_id: str) -> tuple[int | None, str | None]:
+    [ack] = await control.acks(message_id=message_id, count=1)
+    return ack.code, ack.message
+
+
+@pytest.mark.anyio
+async def test_an_oversized_frame_is_acked_400_and_the_connection_stays(
+    streaming: tuple[StreamClient, Handler], control: EmulatorControl
+) -> None:
+    """A 2 MiB frame (past bridge's limit, far below the socket's) is refused, not fatal."""
+    stream, handler = streaming
+    [connection] = await control.connections(live=True)
+    big = callback("big-1", json.dumps({"text": {"content": "长" * 700_000}}))
+    await control.inject(big)
+    assert await ack_of(control, "big-1") == (400, "frame larger than 65536 bytes")
+    await control.inject(callback("small-1", json.dumps({"text": {"content": "hi"}})))
+    assert (await ack_of(control, "small-1"))[0] == 200
+    assert [f.message_id for f in handler.frames] == ["small-1"]
+    assert [c.id for c in await control.connections(live=True)] == [connection.id]
+    assert (stream.stats.oversized, stream.stats.connections) == (1, 1)
+
+
+@pytest.mark.anyio
+async def test_a_handler_that_fails_unforeseen_gets_500_and_reading_goes_on(
+    streaming: tuple[StreamClient, Handler],
+    control: EmulatorControl,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Any exception from the door is one log line and an ACK 500; the next frame is read."""
+    stream, handler = streaming
+    handler.crash = RuntimeError("sqlite said no")
+    await control.inject(callback("bad-1", "{}"))
+    assert await ack_of(control, "bad-1") == (500, "internal error")
+    handler.crash = None
+    await control.inject(callback("good-1", "{}"))
+    assert (await ack_of(control, "good-1"))[0] == 200
+    failures = [r for r in caplog.records if "sqlite said no" in r.getMessage()]
+    assert len(failures) == 1
+    assert "frame:bad-1" in failures[0].getMessage()
+    assert (stream.stats.failed, stream.stats.connections) == (1, 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "raw",
+    [
+        callback("s-1", '{"conversationId": "cid\\ud800", "text": {"content": "\\udfff"}}'),
+        callback("deep-1", '{"a":' + "[" * 5000 + "]" * 5000 + "}"),
+        callback("num-1", '{"sessionWebhookExpiredTime": 1e999}'),
+        '{"type":"CALLBACK","headers":{"messageId":"num-2","topic":"x"},"data":1e999}',
+        '{"type":"CALLBACK","headers":{"messageId":7,"topic":"x"},"data":"{}"}',
+        '{"type":"CALLBACK","headers":{"messageId":"t-1","topic":["x"]},"data":"{}"}',
+        "not json {",
+    ],
+    ids=["surrogates", "deep", "huge-number", "huge-number-outside", "id-type", "topic", "junk"],
+)
+async def test_garbage_frames_never_drop_the_connection(
+    streaming: tuple[StreamClient, Handler], control: EmulatorControl, raw: str
+) -> None:
+    """Surrogates, deep nesting, absurd numbers, wrong types: answered or ignored, never fatal."""
+    stream, _ = streaming
+    await control.inject(raw)
+    await control.inject(callback("after-1", "{}"))
+    assert (await ack_of(control, "after-1"))[0] == 200
+    assert stream.stats.connections == 1
+    assert stream.stats.failed == 0

@@ -165,6 +165,16 @@ class DeliveryConfig(_Model):
         return prefer
 
 
+def _not_empty(secret: SecretStr | None) -> SecretStr | None:
+    """Refuse a secret that is empty (often an environment variable set to nothing)."""
+    if secret is not None and not secret.get_secret_value().strip():
+        raise ValueError(
+            "is empty: an empty secret would let anyone in (or never match); set it, or "
+            "the environment variable it names, to the real value"
+        )
+    return secret
+
+
 class ServeConfig(_Model):
     """``bridge serve``: which doors are open and how the process behaves."""
 
@@ -178,6 +188,20 @@ class ServeConfig(_Model):
     grace_period: NonNegativeFloat = 20.0
     state: str = "bridge-state.sqlite3"
     prompts_dir: str = "prompts"
+    # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
+    header_timeout: PositiveFloat = 10.0
+    body_timeout: PositiveFloat = 10.0
+    max_connections: PositiveInt = 512
+    max_requests: PositiveInt = 64
+    stream_max_frame_bytes: Annotated[int, Field(ge=64 * 1024, le=16 * 1024 * 1024)] = (
+        1024 * 1024
+    )
+    busy_reply: Annotated[str, Field(min_length=1)] = "（当前提问较多，请稍后再试）"
+
+    @field_validator("push_token")
+    @classmethod
+    def _push_token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        return _not_empty(value)
 
 
 class MemoryConfig(_Model):
@@ -203,6 +227,11 @@ class AssistantConfig(_Model):
     # A factory, not an instance: the default ``prefer`` reads the surface registry,
     # which cannot be imported while this module is.
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+    @field_validator("client_secret", "action_token")
+    @classmethod
+    def _secrets_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        return _not_empty(value)
 
     @property
     def robot(self) -> str:

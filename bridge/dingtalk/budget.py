@@ -12,6 +12,11 @@ ending at ``T`` still holds its slot at ``T``; with at most ``limit`` slots ther
 never be more than ``limit`` calls in one window, even when answers are slow or
 requests bunch up on the way. The sustained rate is ``limit / (window + round trip)``.
 
+When DingTalk still answers with a rate limit (another process on the same app, the
+platform-wide ``QpsLimitForApi``), ``back_off`` pauses the lane: nobody calls it again
+before the server's hint (or about a second) has passed, so a rate-limit window is
+waited out by the queue as a whole instead of hammered by each caller's retries.
+
 ``SlotWindow`` is the pure bookkeeping (a fake clock tests it); ``RateBudget`` adds
 waiting, fairness and one window per (app, operation). The pacing layer reads
 ``interval`` and ``waiting`` to stretch its update interval instead of queueing.
@@ -45,6 +50,7 @@ class SlotWindow:
         self.hold = hold
         self.active = 0
         self._cooling: deque[float] = deque()  # when each finished call frees its slot
+        self.paused_until = float("-inf")
 
     def _prune(self, now: float) -> None:
         while self._cooling and self._cooling[0] <= now:
@@ -56,15 +62,23 @@ class SlotWindow:
         return self.active + len(self._cooling)
 
     def free_at(self, now: float) -> float | None:
-        """When the next slot frees: ``now`` if one is free, ``None`` if only an
-        in-flight call can free one (its end is unknown)."""
+        """When the next call may start: ``now`` if a slot is free and no pause holds,
+        ``None`` if only an in-flight call can free one (its end is unknown)."""
         if self.used(now) < self.limit:
-            return now
-        return self._cooling[0] if self._cooling else None
+            free = now
+        elif self._cooling:
+            free = self._cooling[0]
+        else:
+            return None
+        return max(free, self.paused_until)
+
+    def pause(self, until: float) -> None:
+        """Start no call before ``until`` (a rate-limit answer); pauses only lengthen."""
+        self.paused_until = max(self.paused_until, until)
 
     def take(self, now: float) -> None:
         """Start a call at ``now``; the caller checked that a slot is free."""
-        if self.used(now) >= self.limit:
+        if self.used(now) >= self.limit or now < self.paused_until:
             raise RuntimeError("no free slot")
         self.active += 1
 
@@ -200,6 +214,13 @@ class RateBudget:
                 lane.urgent_waiting -= 1
                 lane.signal()  # a normal caller may have stood aside for this one
         return Permit(lane, self._clock)
+
+    def back_off(self, app: str, operation: Operation, seconds: float) -> None:
+        """Hold every call of the lane for ``seconds``: DingTalk answered it with a rate
+        limit. Callers already queued wait too, in their order; none is refused."""
+        lane = self._lane(app, operation)
+        lane.window.pause(self._clock() + seconds)
+        lane.signal()
 
     def interval(self, app: str, operation: Operation) -> float:
         """Seconds between calls of one lane at the sustained rate (round trip aside)."""

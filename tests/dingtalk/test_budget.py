@@ -29,6 +29,20 @@ def test_window_grants_limit_then_waits_for_cooldown() -> None:
     assert window.used(1.2) == 2
 
 
+def test_a_paused_window_grants_nothing_until_the_pause_ends() -> None:
+    """pause() holds even a free window until then; a shorter pause never shortens it."""
+    window = SlotWindow(limit=2, hold=1.0)
+    window.pause(5.0)
+    window.pause(3.0)
+    assert window.free_at(0.0) == 5.0
+    with pytest.raises(RuntimeError):
+        window.take(4.9)
+    window.take(5.0)
+    window.take(5.0)
+    window.finish(5.5)
+    assert window.free_at(5.5) == pytest.approx(6.5)  # then the slots rule again
+
+
 def test_window_refuses_take_without_free_slot() -> None:
     """take() on a full window and finish() without take() are programming errors."""
     window = SlotWindow(limit=1, hold=1.0)
@@ -254,3 +268,46 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
         assert budget.waiting("app", UPDATE) == 1
         release.set()
     assert served == ["next"]
+
+
+@pytest.mark.anyio
+async def test_back_off_holds_the_lane_then_serves_it_in_order() -> None:
+    """After a rate-limit answer the lane's callers wait the pause out, then go in order."""
+    budget = RateBudget(100, window=0.01, margin=0.0)
+    order: list[int] = []
+    grants: list[float] = []
+
+    async def caller(index: int) -> None:
+        async with budget.slot("app", UPDATE):
+            order.append(index)
+            grants.append(time.monotonic())
+
+    async with anyio.create_task_group() as tg:
+        resumes = time.monotonic() + 0.05
+        budget.back_off("app", UPDATE, 0.05)
+        for index in range(5):
+            tg.start_soon(caller, index)
+            await anyio.wait_all_tasks_blocked()
+    assert order == list(range(5))
+    assert min(grants) >= resumes  # nobody went before the pause ended
+
+
+@pytest.mark.anyio
+async def test_back_off_holds_only_its_own_lane() -> None:
+    """A paused lane does not hold up another operation of the same app."""
+    budget = RateBudget(20)
+    budget.back_off("app", UPDATE, 60.0)
+    served = anyio.Event()
+
+    async def paused_caller() -> None:
+        async with budget.slot("app", UPDATE):
+            served.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(paused_caller)
+        async with budget.slot("app", Operation.AI_FINISH):
+            pass
+        await anyio.wait_all_tasks_blocked()
+        assert not served.is_set()
+        assert budget.waiting("app", UPDATE) == 1
+        tg.cancel_scope.cancel()

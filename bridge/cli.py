@@ -2,16 +2,17 @@
 
 Each command is a thin shell: it reads options, builds what it needs, runs it with
 ``anyio.run`` and turns a ``BridgeError`` into one clear line on stderr and the exit code
-of its branch (``bridge.errors.ExitCode``). Tracebacks are for bugs, not for bad input.
+of its branch (``bridge.errors.ExitCode``, through ``bridge.console.run_reporting``).
+Tracebacks are for bugs, not for bad input. Long-running commands (serve, emulator, dev)
+stop on SIGTERM with exit code 0 and on Ctrl-C with 130, in order and without tracebacks.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import anyio.abc
@@ -20,9 +21,20 @@ import typer
 from bridge.bench.command import bench
 from bridge.config import Config, load_config
 from bridge.config_text import config_to_text
-from bridge.console import LogFormat, run_reporting, setup_logging
+from bridge.console import (
+    LogFormatOption,
+    exit_code_for,
+    run_reporting,
+    setup_logging,
+    signal_name,
+    stop_signals,
+)
 from bridge.errors import ExitCode
 from bridge.sandbox.command import dev
+from bridge.startup import check_startup, summary
+
+if TYPE_CHECKING:
+    from bridge.emulator.state import Emulator
 
 app = typer.Typer(
     name="bridge",
@@ -36,20 +48,27 @@ app.add_typer(config_app, name="config")
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
-LogFormatOption = Annotated[
-    LogFormat,
-    typer.Option("--log-format", help="Log lines as text, or as JSON objects for collectors."),
-]
 
 
 @config_app.command("check")
 def config_check(
     file: Annotated[Path, typer.Argument(help="The TOML configuration file.")],
 ) -> None:
-    """Validate FILE and print the resolved configuration, secrets masked."""
-    config = run_reporting(lambda: load_config(file, os.environ))
+    """Validate FILE as `bridge serve` would at start-up; print it resolved, secrets masked.
+
+    Every check that needs no network runs (bridge.startup): assistants, prompt templates
+    and their variables, empty secrets, model URLs, reply hosts, the state folder.
+    """
+    config = run_reporting(lambda: _load_checked(file))
     typer.echo(config_to_text(config), nl=False)
     typer.echo(f"# {file}: OK", err=True)
+
+
+def _load_checked(file: Path) -> Config:
+    """Load ``file`` and run the start-up checks on it, naming it in any error."""
+    config = load_config(file, os.environ)
+    check_startup(config, source=str(file))
+    return config
 
 
 ConfigFile = Annotated[
@@ -58,48 +77,63 @@ ConfigFile = Annotated[
 
 
 @app.command()
-def serve(
-    config: ConfigFile, verbose: Verbose = False, log_format: LogFormatOption = "text"
-) -> None:
+def serve(config: ConfigFile, verbose: Verbose = False, log_format: LogFormatOption = None) -> None:
     """Run the service: Stream mode and/or HTTP callbacks, the push API, /healthz.
 
-    SIGTERM (or Ctrl-C) stops intake, lets replies in flight finish within
-    [serve] grace_period, and closes any that are still open.
+    At start-up: the checks of `config check`, then each assistant's credentials (wrong
+    ones stop it, exit 3) and each model endpoint (unreachable: a warning). SIGTERM or
+    Ctrl-C stops intake, lets replies in flight finish within [serve] grace_period and
+    closes any still open; a second signal closes them at once. Exit code 0 after
+    SIGTERM, 130 after Ctrl-C.
     """
-    setup_logging(verbose, log_format)
-    loaded = run_reporting(lambda: load_config(config, os.environ))
-    run_reporting(lambda: anyio.run(_serve, loaded))
+    loaded = run_reporting(lambda: _load_checked(config))
+    setup_logging(verbose, log_format or loaded.serve.log_format)
+    received = run_reporting(lambda: anyio.run(_serve, loaded))
+    raise typer.Exit(int(exit_code_for(received)))
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config) -> int | None:
+    """Run the service until a signal; returns the signal (None if it ended by itself)."""
     from bridge.app import Bridge
+    from bridge.preflight import preflight
+    from bridge.serving import bind
 
     log = logging.getLogger("bridge")
     running: list[Bridge] = []
-    starting = anyio.CancelScope()
+    received: list[int] = []
+    service = anyio.CancelScope()
 
     async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-        # Installed before the bridge starts: a SIGTERM during start-up (recovery of
-        # open messages included) must end it cleanly, not kill the process outright.
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        # Installed before start-up: a signal while starting (recovery of open messages
+        # included) ends it cleanly, not by killing the process outright.
+        with stop_signals() as signals:
             task_status.started()
-            async for received in signals:
-                name = signal.Signals(received).name
-                if running:
+            async for signal_number in signals:
+                name = signal_name(signal_number)
+                if received or not running:
+                    log.info("%s: closing every reply now", name)
+                    service.cancel()
+                else:
                     log.info("%s: stopping intake, finishing replies in flight", name)
                     running[0].stop()
-                else:
-                    log.info("%s during start-up: stopping", name)
-                    starting.cancel()
-                return
+                received.append(signal_number)
+
+    async def announce(bridge: Bridge) -> None:
+        await bridge.serving.wait()
+        log.info("%s", summary(config, http_url=bridge.http_url))
 
     async with anyio.create_task_group() as tg:
         await tg.start(stop_on_signal)
-        with starting:
+        with service:
+            if config.serve.http and config.serve.port:
+                bind(config.serve.host, config.serve.port).close()  # taken: fail before all
+            await preflight(config, os.environ)
             async with Bridge(config, os.environ) as bridge:
                 running.append(bridge)
+                tg.start_soon(announce, bridge)
                 await bridge.serve()
         tg.cancel_scope.cancel()
+    return received[0] if received else None
 
 
 @app.command()
@@ -111,11 +145,11 @@ def send(
         str | None, typer.Option(help="Which [[assistants]] entry (default: the first).")
     ] = None,
     verbose: Verbose = False,
-    log_format: LogFormatOption = "text",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run PROMPT and stream the answer to a user or a group (proactive mode)."""
-    setup_logging(verbose, log_format)
-    loaded = run_reporting(lambda: load_config(config, os.environ))
+    loaded = run_reporting(lambda: _load_checked(config))
+    setup_logging(verbose, log_format or loaded.serve.log_format)
     result = run_reporting(lambda: anyio.run(_send, loaded, assistant, to, prompt))
     if not result:
         raise typer.Exit(int(ExitCode.PLATFORM))
@@ -127,8 +161,9 @@ async def _send(config: Config, assistant: str | None, to: str, prompt: str) -> 
     no_doors = config.model_copy(
         update={"serve": config.serve.model_copy(update={"stream": False, "http": False})}
     )
+    name = assistant or config.assistants[0].name
+    config.assistant(name)  # an unknown name is a ConfigError before anything starts
     async with Bridge(no_doors, os.environ) as bridge:
-        name = assistant or config.assistants[0].name
         result = await bridge.send(name, to, prompt)
     if result is None:
         typer.echo(f"error: no surface of {name} can reach {to}", err=True)
@@ -143,15 +178,33 @@ def emulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
     verbose: Verbose = False,
+    log_format: LogFormatOption = None,
 ) -> None:
-    """Run the local DingTalk emulator (OpenAPI, webhooks, simulated model, control API)."""
-    from bridge.emulator.server import serve
+    """Run the local DingTalk emulator (OpenAPI, webhooks, simulated model, control API).
+
+    Runs until SIGTERM (exit 0) or Ctrl-C (exit 130).
+    """
     from bridge.emulator.state import Emulator
 
-    setup_logging(verbose)
+    setup_logging(verbose, log_format or "text")
     world = Emulator.with_defaults()
-    typer.echo(f"DingTalk emulator on http://{host}:{port}  (control API: /_emulator/)")
-    run_reporting(lambda: anyio.run(serve, world, host, port))
+    received = run_reporting(lambda: anyio.run(_emulate, world, host, port))
+    raise typer.Exit(int(exit_code_for(received)))
+
+
+async def _emulate(world: Emulator, host: str, port: int) -> int:
+    """Serve ``world`` until SIGINT or SIGTERM; returns the signal."""
+    from bridge.emulator.server import running_emulator
+
+    with stop_signals() as signals:
+        async with running_emulator(world, host=host, port=port) as running:
+            typer.echo(f"DingTalk emulator on {running.base_url}  (control API: /_emulator/)")
+            async for received in signals:
+                logging.getLogger("bridge.emulator").info(
+                    "%s: stopping the emulator", signal_name(received)
+                )
+                return received
+    raise AssertionError("the signal receiver ended")  # pragma: no cover
 
 
 # Commands that live with their feature, registered here so `bridge --help` lists them.

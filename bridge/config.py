@@ -188,6 +188,7 @@ class ServeConfig(_Model):
     grace_period: NonNegativeFloat = 20.0
     state: str = "bridge-state.sqlite3"
     prompts_dir: str = "prompts"
+    log_format: Literal["text", "json"] = "text"
     # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
     header_timeout: PositiveFloat = 10.0
     body_timeout: PositiveFloat = 10.0

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import typer
 
-from bridge.errors import BridgeError, ExitCode
+from bridge.console import run_reporting
 
 if TYPE_CHECKING:
     from bridge.bench.runner import BenchSettings
@@ -149,14 +149,8 @@ def bench(
             bar.label = f"{now.strategy} ×{now.concurrency} ({now.phase}/{now.phases})"
             bar.update(sum(done_by_phase.values()) - shown)
 
-        try:
-            rows = anyio.run(run_bench, settings, advance)
-        except BridgeError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        # One line and the exit code for bridge's, the emulator's and a listener's errors.
+        rows = run_reporting(lambda: anyio.run(run_bench, settings, advance))
     elapsed = time.monotonic() - started
     found = targets(rows, settings.pacing.min_interval)
     typer.echo("Pacing (seconds; lag = model emits a character → it is visible in DingTalk)")
@@ -179,11 +173,7 @@ def bench(
         write_json(json_file, rows, found, _settings_document(settings, sys.argv))
         typer.echo(f"figures written to {json_file}", err=True)
     if chart is not None:
-        try:
-            write_chart(chart, rows)
-        except BridgeError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(int(exc.exit_code)) from None
+        run_reporting(lambda: write_chart(chart, rows))
         typer.echo(f"chart written to {chart}", err=True)
 
 

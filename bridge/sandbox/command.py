@@ -3,13 +3,16 @@
 It starts the emulator (DingTalk, Stream gateway, simulated model, the chat page) and a
 production ``Bridge`` wired to it through Stream mode and the real openai client (see
 ``runner.running_sandbox``), prints where the chat page is, and runs until Ctrl-C or
-SIGTERM, which stop intake, let replies in flight finish briefly and close the rest.
+SIGTERM. Then it stops in order: intake first, replies in flight get a short grace period
+and are closed (the emulator still up to receive the close), then the emulator. A second
+signal closes the replies at once. Exit code 130 after Ctrl-C, 0 after SIGTERM; a port in
+use, or a bad ``--config``, is one ``error:`` line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +20,16 @@ import anyio
 import typer
 
 from bridge.config import Config, load_config
-from bridge.console import run_reporting, setup_logging
-from bridge.errors import BridgeError
+from bridge.console import (
+    LogFormatOption,
+    exit_code_for,
+    run_reporting,
+    setup_logging,
+    signal_name,
+    stop_signals,
+)
+
+log = logging.getLogger("bridge.dev")
 
 
 def dev(
@@ -33,22 +44,27 @@ def dev(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+    log_format: LogFormatOption = None,
 ) -> None:
     """The local sandbox: emulated DingTalk + simulated model + bridge, and a chat page.
 
     Set OPENAI_BASE_URL / OPENAI_API_KEY (and OPENAI_MODEL), or give --config with an
     llm table, to answer with a real model instead of the simulated one.
     """
-    setup_logging(verbose)
     env = dict(os.environ)
     base = run_reporting(lambda: load_config(config, env)) if config is not None else None
-    run_reporting(lambda: anyio.run(_dev, host, port, env, base))
+    setup_logging(verbose, log_format or (base.serve.log_format if base else "text"))
+    received = run_reporting(lambda: anyio.run(_dev, host, port, env, base))
+    log.info("bridge dev: stopped")
+    raise typer.Exit(int(exit_code_for(received)))
 
 
-async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -> None:
+async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -> int | None:
+    """Run the sandbox until a signal; returns it (None if the sandbox ended by itself)."""
     from bridge.sandbox.runner import running_sandbox
 
     ready, stop = anyio.Event(), anyio.Event()
+    received: list[int] = []
 
     async def run() -> None:
         async with running_sandbox(host=host, port=port, env=env, base=base) as sandbox:
@@ -69,27 +85,23 @@ async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -
             ready.set()
             await stop.wait()
 
-    try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
-                async for received in signals:
-                    typer.echo(f"{signal.Signals(received).name}: stopping", err=True)
+    with stop_signals() as signals:
+        async with anyio.create_task_group() as tg:
+
+            async def sandbox() -> None:
+                await run()
+                tg.cancel_scope.cancel()  # ended by itself: stop listening for signals
+
+            tg.start_soon(sandbox)
+            async for signal_number in signals:
+                name = signal_name(signal_number)
+                if received or not ready.is_set():
+                    # Still starting, or asked twice: nothing to wait for, unwind now
+                    # (every open message is still closed, shielded and bounded).
+                    log.info("%s: stopping now", name)
+                    tg.cancel_scope.cancel()
+                else:
+                    log.info("%s: stopping (replies in flight finish first)", name)
                     stop.set()
-                    if not ready.is_set():
-                        # Still starting: nothing to finish, just unwind.
-                        tg.cancel_scope.cancel()
-                    break
-    except BaseExceptionGroup as group:
-        # The CLI maps one error to one line; the task group wrapped it.
-        if len(group.exceptions) != 1:
-            raise
-        error = group.exceptions[0]
-        if isinstance(error, OSError):
-            raise SandboxError(f"cannot start on {host}:{port}: {error.strerror}") from error
-        raise error from None
-    typer.echo("bridge dev: stopped", err=True)
-
-
-class SandboxError(BridgeError):
-    """The sandbox could not start (e.g. its port is taken)."""
+                received.append(signal_number)
+    return received[0] if received else None

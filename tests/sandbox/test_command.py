@@ -14,7 +14,7 @@ BRIDGE = Path(sys.executable).parent / "bridge"
 
 
 def test_dev_serves_the_page_and_stops_cleanly_on_ctrl_c() -> None:
-    """`bridge dev --port 0` prints the chat page URL; SIGINT exits 0 without a traceback."""
+    """`bridge dev --port 0` prints the chat page URL; SIGINT exits 130 without a traceback."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     process = subprocess.Popen(
         [str(BRIDGE), "dev", "--port", "0"],
@@ -41,6 +41,6 @@ def test_dev_serves_the_page_and_stops_cleanly_on_ctrl_c() -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "bridge dev: stopped" in stderr

@@ -5,7 +5,8 @@ provider supplies a token (not for webhooks, whose URL is the credential, nor fo
 token and Stream-gateway calls, whose body carries the app's credentials), the request
 runs under ``DingTalkConfig.timeout``, the retry policy decides about failures, and
 ``faults`` maps any error answer to the error tree. An ``InvalidAuthentication`` answer
-refreshes the token and tries the call once more.
+refreshes the token and tries the call once more; a rate-limit answer pauses the
+operation's lane of the budget, and the retry waits there for its turn.
 
 The client owns nothing: it is given one ``httpx2.AsyncClient`` (never closed here) and
 the process-wide ``RateBudget``, so it needs no ``async with`` and no ``aclose``. The
@@ -284,32 +285,39 @@ class DingTalkClient:
     ) -> Any:
         """Run one operation through token, retry policy and one token refresh.
 
+        A rate-limit answer pauses the operation's lane of the rate budget for the
+        server's hint (or ``rate_limited_wait``); how long the call keeps trying is the
+        retry policy's decision (a reply's delivery deadline, ``bridge.dingtalk.deadline``).
         ``urgent`` calls (those that finish a message or deliver one whole) go ahead of
         intermediate updates in the rate budget: under load an update can wait, a close
         cannot.
         """
         endpoint = ENDPOINTS[operation]
         target = url if url is not None else self._url(endpoint)
-        if not endpoint.authenticated:
-            return await self._retry.run(
-                operation,
-                lambda: self._attempt(operation, endpoint, target, body, None, urgent),
-            )
-        token = await self.tokens.get()
-        try:
+
+        def back_off(seconds: float) -> None:
+            # A rate-limit answer holds the whole lane, so its callers wait it out
+            # together, in order, instead of each retrying into the same limit.
+            self._budget.back_off(self.client_id, operation, seconds)
+
+        async def run(token: str | None) -> Any:
             return await self._retry.run(
                 operation,
                 lambda: self._attempt(operation, endpoint, target, body, token, urgent),
+                back_off=back_off,
             )
+
+        if not endpoint.authenticated:
+            return await run(None)
+        token = await self.tokens.get()
+        try:
+            return await run(token)
         except PlatformError as error:
             if not is_token_error(error):
                 raise
             log.info("%s: access token refused (%s); refreshing once", operation.value, error.code)
             self.tokens.invalidate(token)
-        fresh = await self.tokens.get()
-        return await self._retry.run(
-            operation, lambda: self._attempt(operation, endpoint, target, body, fresh, urgent)
-        )
+        return await run(await self.tokens.get())
 
     def _url(self, endpoint: Endpoint) -> str:
         if endpoint.host == "webhook":

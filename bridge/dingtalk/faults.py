@@ -42,8 +42,19 @@ __all__ = [
 
 SESSION_EXPIRED_ERRCODE = 300001
 
-# Legacy numeric codes of the same limits (90018 per app and API, 90002 platform-wide).
-_RATE_LIMIT_CODES = ("QpsLimit", "QpmLimit", "Throttling", "90018", "90002")
+# Legacy numeric codes of the same limits (90018 per app and API, 90002 platform-wide),
+# and the robot send APIs' throttles (400 send.too.fast, send.byToken.tooFast,
+# toomuch.msg: §15): refused unexecuted, so as safe to wait out as a QpsLimit.
+_RATE_LIMIT_CODES = (
+    "QpsLimit",
+    "QpmLimit",
+    "Throttling",
+    "90018",
+    "90002",
+    "send.too.fast",
+    "tooFast",
+    "toomuch.msg",
+)
 _AUTH_CODES = ("InvalidAuthentication", "invalidClientIdOrSecret", "AuthenticationFailed")
 _TOKEN_CODES = ("InvalidAuthentication",)
 # Webhook errcodes for "sending too fast" (custom-robot limits).

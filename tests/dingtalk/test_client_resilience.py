@@ -13,6 +13,7 @@ import pytest
 from bridge.config import DingTalkConfig
 from bridge.dingtalk import wire
 from bridge.dingtalk.client import DingTalkClient
+from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import FaultSpec
@@ -170,7 +171,7 @@ async def test_ip_ban_body_is_retried_after_its_wait(
 async def test_persistent_rate_limit_surfaces_as_rate_limited(
     client: DingTalkClient, control: EmulatorControl
 ) -> None:
-    """When every attempt is refused, PlatformRateLimited reaches the caller."""
+    """Outside a reply's deadline every attempt counts: PlatformRateLimited after them."""
     await control.add_fault(
         FaultSpec(
             operation=Operation.AI_SEND, status=403, code="Forbidden.AccessDenied.QpsLimitForApi"
@@ -179,6 +180,78 @@ async def test_persistent_rate_limit_surfaces_as_rate_limited(
     with pytest.raises(PlatformRateLimited):
         await client.send(wire.Target.user("union-alice"), wire.BasicCard("x"))
     assert len(await control.calls(operations=[Operation.AI_SEND])) == FAST_RETRY.attempts
+
+
+QPS_LIMITED = FaultSpec(
+    operation=Operation.AI_SEND, status=403, code="Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+)
+
+
+@pytest.mark.anyio
+async def test_a_rate_limit_window_longer_than_attempts_is_waited_out(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Inside a reply's deadline, 30 QpsLimit answers in a row do not use up 4 attempts."""
+    await control.add_fault(QPS_LIMITED.model_copy(update={"count": 30}))
+    with DeliveryDeadline.after(60).bound(5.0):
+        await client.send(wire.Target.user("union-alice"), wire.BasicCard("x"))
+    statuses = [c.status for c in await control.calls(operations=[Operation.AI_SEND])]
+    assert statuses == [403] * 30 + [200]
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_wait_out_one_window_together(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """Five sends refused 20 times between them all go through once the window ends."""
+    await control.add_fault(QPS_LIMITED.model_copy(update={"count": 20}))
+
+    async def send(index: int) -> None:
+        with DeliveryDeadline.after(60).bound(5.0):
+            await client.send(wire.Target.user("union-alice"), wire.BasicCard(str(index)))
+
+    async with anyio.create_task_group() as tg:
+        for index in range(5):
+            tg.start_soon(send, index)
+    statuses = [c.status for c in await control.calls(operations=[Operation.AI_SEND])]
+    assert (statuses.count(403), statuses.count(200)) == (20, 5)
+
+
+@pytest.mark.anyio
+async def test_a_robot_send_too_fast_is_waited_out(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """400 send.too.fast (the robot send throttle) executed nothing: it is retried."""
+    await control.add_fault(
+        FaultSpec(operation=Operation.ROBOT_GROUP_SEND, status=400, code="send.too.fast", count=6)
+    )
+    with DeliveryDeadline.after(60).bound(5.0):
+        await client.robot_group_send("cid-group", wire.Markdown("T", "x"))
+    statuses = [c.status for c in await control.calls(operations=[Operation.ROBOT_GROUP_SEND])]
+    assert statuses == [400] * 6 + [200]
+
+
+@pytest.mark.anyio
+async def test_used_up_quota_is_not_waited_for_within_a_deadline(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """ApiCountLimitForOrg is no rate limit: one call, then PlatformQuotaExceeded."""
+    await control.set_quota("dingbridge-dev", 0)
+    with DeliveryDeadline.after(60).bound(5.0), pytest.raises(PlatformQuotaExceeded):
+        await client.send(wire.Target.user("union-alice"), wire.BasicCard("x"))
+    assert len(await control.calls(operations=[Operation.AI_SEND])) == 1
+
+
+@pytest.mark.anyio
+async def test_a_5xx_within_a_deadline_still_stops_after_the_attempts(
+    client: DingTalkClient, control: EmulatorControl
+) -> None:
+    """The deadline is for rate limits only: a persistent 504 gets `attempts` calls."""
+    token = await prepared(client)
+    await control.add_fault(FaultSpec(operation=Operation.AI_UPDATE, status=504, code="-"))
+    with DeliveryDeadline.after(60).bound(5.0), pytest.raises(PlatformUnavailable):
+        await client.update(token, stream("never"))
+    assert len(await control.calls(operations=[Operation.AI_UPDATE])) == FAST_RETRY.attempts
 
 
 @pytest.mark.anyio

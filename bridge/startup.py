@@ -10,8 +10,8 @@ first problem as a ``ConfigError`` naming the file and the key, or returns what 
 - there is at least one ``[[assistants]]`` table;
 - each assistant's prompt template exists and uses only known variables
   (``bridge.conversation.prompts.load_prompt_set``);
-- no secret is empty (an ``${NAME}`` whose variable is set to ""): ``client_secret``,
-  ``action_token``, ``llm.api_key``, ``serve.push_token``;
+- no model key is empty (an ``${NAME}`` whose variable is set to ""); the other secrets
+  are refused empty by the configuration itself (``bridge.config``);
 - each model endpoint is an http(s) URL;
 - ``[dingtalk] reply_hosts`` lists at least one host, each bare and lowercase
   (``api.dingtalk.com`` or ``host:port``), the form webhook hosts are compared in;
@@ -79,10 +79,8 @@ def _check_secrets(config: Config, source: str | None) -> None:
                 key=key,
             )
 
-    require(config.serve.push_token, "serve.push_token")
+    # client_secret, action_token and push_token are refused empty by bridge.config.
     for index, assistant in enumerate(config.assistants):
-        require(assistant.client_secret, f"assistants.{index}.client_secret")
-        require(assistant.action_token, f"assistants.{index}.action_token")
         require(assistant.llm.api_key, _llm_key(config, index, assistant, "api_key"))
 
 

@@ -10,32 +10,36 @@
   action's HTTP response: ``{"response": {"statusLine", "headers", "body"}}`` with
   status 200 and the body ``{"accepted": true}``; the answer itself streams later.
 
-A frame that cannot be read is an ``InboundError`` (400): the client ACKs it with that
-code and nothing else happens. An accepted Turn is checked against the reply-host
-allow-list and handed to ``accept`` (the pipeline) before the ACK goes out; a Turn it
-does not take (busy, shutting down) is ACKed with the refusal's code.
+The frame's data is read bounded and checked field by field (``sanitize``, ``fields``):
+wrong types, bad ids, reply URLs off the allow-list and absurd numbers are an
+``InboundError`` (400) naming the field; the client ACKs it with that code and nothing
+else happens. A valid Turn is handed to ``accept`` (the pipeline) before the ACK goes
+out. One the pipeline cannot take now (busy) gets the one-shot ``busy`` reply through
+its sessionWebhook and an ACK 200 when it has a usable one (``bridge.inbound.busy``
+says why), else an ACK 429; while shutting down, an ACK 503.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bridge.admission import Admission
+from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
-from bridge.inbound.payloads import (
-    check_reply_hosts,
-    parse_json_object,
-    require_taken,
-    turn_from_action,
-    turn_from_bot_message,
-)
+from bridge.inbound.boundary import learn
+from bridge.inbound.busy import BusyNotice
+from bridge.inbound.fields import ACTION, BOT_MESSAGE, GRAPH_REQUEST, Rules, checked
+from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
+from bridge.inbound.sanitize import read_json
 from bridge.inbound.stream import Frame, Reply
 from bridge.turn import Turn
 
 __all__ = ["ACTION_TOPIC", "BOT_TOPIC", "TOPICS", "StreamDoor", "action_response", "read_frame"]
+
+log = logging.getLogger(__name__)
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 ACTION_TOPIC = "/v1.0/graph/api/invoke"
@@ -54,16 +58,24 @@ def action_response(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_frame(
-    frame: Frame, *, assistant: str, robot_code: str | None, received_at: float
+    frame: Frame,
+    *,
+    assistant: str,
+    robot_code: str | None,
+    received_at: float,
+    reply_hosts: tuple[str, ...],
 ) -> tuple[Turn, Reply]:
     """The Turn a bot or action frame carries, and the ACK that accepts it.
 
+    The data is read bounded and its fields checked, reply URLs against ``reply_hosts``.
+
     ``robot_code`` is the assistant's, used when the frame names none (actions never do).
     """
-    data = parse_json_object(frame.data, "frame data")
+    data = read_json(frame.data, "frame data")
+    rules = Rules(reply_hosts=reply_hosts)
     if frame.topic == BOT_TOPIC:
         turn = turn_from_bot_message(
-            data,
+            checked(data, BOT_MESSAGE, rules),
             assistant=assistant,
             source="stream_bot",
             received_at=received_at,
@@ -75,10 +87,10 @@ def read_frame(
         raise InboundError(f"topic {frame.topic!r} is not supported", status=404)
     # The graph request's body is the action's parameters as a JSON string; a frame
     # that carries the parameters themselves is read as they are.
-    body = data.get("body")
-    params = parse_json_object(body, "action body") if isinstance(body, str) else data
+    body = checked(data, GRAPH_REQUEST, rules).get("body")
+    params = read_json(body, "action body") if isinstance(body, str) else data
     turn = turn_from_action(
-        params,
+        checked(params, ACTION, rules),
         assistant=assistant,
         source="stream_action",
         received_at=received_at,
@@ -89,7 +101,10 @@ def read_frame(
 
 
 class StreamDoor:
-    """The frame handler of one assistant's Stream connection (of ``TOPICS``)."""
+    """The frame handler of one assistant's Stream connection (of ``TOPICS``).
+
+    ``busy`` tells a sender to come back later when the pipeline is full (``busy``).
+    """
 
     def __init__(
         self,
@@ -98,12 +113,14 @@ class StreamDoor:
         robot_code: str | None,
         accept: Accept,
         reply_hosts: tuple[str, ...],
+        busy: BusyNotice | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._assistant = assistant
         self._robot_code = robot_code
         self._accept = accept
         self._reply_hosts = reply_hosts
+        self._busy = busy
         self._clock = clock
 
     async def __call__(self, frame: Frame) -> Reply:
@@ -113,7 +130,23 @@ class StreamDoor:
             assistant=self._assistant,
             robot_code=self._robot_code,
             received_at=self._clock(),
+            reply_hosts=self._reply_hosts,
         )
-        check_reply_hosts(turn, self._reply_hosts)
-        require_taken(await self._accept(turn))
+        learn(turn)
+        admission = await self._accept(turn)
+        if admission.outcome is Outcome.BUSY:
+            return await self._busy_reply(turn, admission, reply)
+        if admission.outcome is Outcome.CLOSED:
+            raise InboundError(admission.reason or "bridge is shutting down", status=503)
         return reply
+
+    async def _busy_reply(self, turn: Turn, admission: Admission, accepted: Reply) -> Reply:
+        """ACK 200 once the busy text went out through the Turn's webhook; else a 429."""
+        reason = admission.reason or "too many messages waiting"
+        if self._busy is not None and await self._busy(turn):
+            log.info("busy (%s): %s told to ask again later", reason, turn.conversation_key)
+            if turn.source == "stream_action":
+                busy = action_response({"accepted": False, "busy": True})
+                return Reply(data={"response": busy})
+            return accepted
+        raise InboundError(reason, status=429)

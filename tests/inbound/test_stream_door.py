@@ -9,6 +9,7 @@ import pytest
 
 from bridge.admission import ACCEPTED, Admission, Outcome
 from bridge.errors import InboundError
+from bridge.inbound.busy import BusyNotice
 from bridge.inbound.stream import Frame, Reply
 from bridge.inbound.stream_door import (
     ACTION_TOPIC,
@@ -64,7 +65,11 @@ def test_the_door_subscribes_to_the_bot_and_the_action_topic() -> None:
 def test_bot_frame_becomes_a_turn_acked_with_a_null_response() -> None:
     """A bot frame's Turn has the frame id for dedup; its ACK data is {"response": null}."""
     turn, reply = read_frame(
-        frame(BOT_TOPIC, bot_message()), assistant="helpdesk", robot_code="rb", received_at=5.0
+        frame(BOT_TOPIC, bot_message()),
+        assistant="helpdesk",
+        robot_code="rb",
+        reply_hosts=REPLY_HOSTS,
+        received_at=5.0,
     )
     assert (turn.assistant, turn.source, turn.text) == ("helpdesk", "stream_bot", "你好")
     assert turn.conversation_type is ConversationType.GROUP
@@ -80,6 +85,7 @@ def test_bot_frame_keeps_the_robot_code_it_names() -> None:
         frame(BOT_TOPIC, bot_message(robotCode="dingrobot")),
         assistant="helpdesk",
         robot_code="rb",
+        reply_hosts=REPLY_HOSTS,
         received_at=0.0,
     )
     assert turn.handles.robot_code == "dingrobot"
@@ -91,6 +97,7 @@ def test_action_frame_becomes_a_turn_acked_with_an_http_response() -> None:
         frame(ACTION_TOPIC, graph_request(**WAND)),
         assistant="helpdesk",
         robot_code="rb",
+        reply_hosts=REPLY_HOSTS,
         received_at=0.0,
     )
     assert (turn.source, turn.text) == ("stream_action", "总结一下")
@@ -112,7 +119,11 @@ def test_action_frame_becomes_a_turn_acked_with_an_http_response() -> None:
 def test_action_frame_with_the_parameters_as_data_is_read_too() -> None:
     """A frame whose data is the parameters object itself (no graph envelope) is accepted."""
     turn, _ = read_frame(
-        frame(ACTION_TOPIC, WAND), assistant="helpdesk", robot_code=None, received_at=0.0
+        frame(ACTION_TOPIC, WAND),
+        assistant="helpdesk",
+        robot_code=None,
+        reply_hosts=REPLY_HOSTS,
+        received_at=0.0,
     )
     assert turn.handles.conversation_token == "ct_1"
 
@@ -140,12 +151,20 @@ def test_unreadable_frames_are_refused_with_a_status(
 ) -> None:
     """A frame the door cannot read is an InboundError whose status becomes the ACK code."""
     with pytest.raises(InboundError) as caught:
-        read_frame(frame(topic, data), assistant="a", robot_code=None, received_at=0.0)
+        read_frame(
+            frame(topic, data),
+            assistant="a",
+            robot_code=None,
+            reply_hosts=REPLY_HOSTS,
+            received_at=0.0,
+        )
     assert caught.value.status == status
     assert words in caught.value.message
 
 
-def door(turns: list[Turn], admission: Admission = ACCEPTED) -> StreamDoor:
+def door(
+    turns: list[Turn], admission: Admission = ACCEPTED, busy: BusyNotice | None = None
+) -> StreamDoor:
     async def accept(turn: Turn) -> Admission:
         turns.append(turn)
         return admission
@@ -155,8 +174,21 @@ def door(turns: list[Turn], admission: Admission = ACCEPTED) -> StreamDoor:
         robot_code="rb",
         accept=accept,
         reply_hosts=REPLY_HOSTS,
+        busy=busy,
         clock=lambda: 42.0,
     )
+
+
+class Notices:
+    """A BusyNotice stand-in: records the Turns it is asked about, answers ``delivered``."""
+
+    def __init__(self, delivered: bool) -> None:
+        self.delivered = delivered
+        self.turns: list[Turn] = []
+
+    async def __call__(self, turn: Turn) -> bool:
+        self.turns.append(turn)
+        return self.delivered
 
 
 @pytest.mark.anyio
@@ -199,3 +231,57 @@ async def test_a_duplicate_is_acknowledged_like_an_accepted_turn() -> None:
     """A redelivery is ACKed 200: the platform must not send it again."""
     reply = await door([], Admission(Outcome.DUPLICATE))(frame(BOT_TOPIC, bot_message()))
     assert reply.code == 200
+
+
+BUSY = Admission(Outcome.BUSY, "queue full", retry_after=10.0)
+
+
+@pytest.mark.anyio
+async def test_busy_with_a_webhook_tells_the_user_and_acks_200() -> None:
+    """Past the bounds, the busy reply goes through the webhook and the bot frame is ACKed 200."""
+    notices = Notices(delivered=True)
+    reply = await door([], BUSY, busy=notices)(frame(BOT_TOPIC, bot_message()))
+    assert reply == Reply()
+    assert [t.conversation_key for t in notices.turns] == ["cidGROUP1"]
+
+
+@pytest.mark.anyio
+async def test_a_busy_action_is_acked_200_with_a_busy_response() -> None:
+    """An action whose busy reply went out is ACKed 200; its response says it was not taken."""
+    notices = Notices(delivered=True)
+    params = {**WAND, "sessionWebhook": "https://api.dingtalk.com/agent/send?x=1"}
+    reply = await door([], BUSY, busy=notices)(frame(ACTION_TOPIC, graph_request(**params)))
+    assert reply.code == 200
+    assert json.loads(reply.data["response"]["body"]) == {"accepted": False, "busy": True}
+
+
+@pytest.mark.anyio
+async def test_busy_when_the_notice_could_not_go_out_is_429() -> None:
+    """No usable webhook (or a failed post): the frame is ACKed with 429 instead."""
+    notices = Notices(delivered=False)
+    with pytest.raises(InboundError) as caught:
+        await door([], BUSY, busy=notices)(frame(BOT_TOPIC, bot_message()))
+    assert (caught.value.status, caught.value.message) == (429, "queue full")
+    assert len(notices.turns) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("topic", "data", "words"),
+    [
+        (BOT_TOPIC, bot_message(conversationId="cid 1"), "conversationId must be characters"),
+        (BOT_TOPIC, bot_message(text={"content": {"x": 1}}), "text.content must be message"),
+        (BOT_TOPIC, bot_message(sessionWebhookExpiredTime=-5), "sessionWebhookExpiredTime"),
+        (ACTION_TOPIC, graph_request(rawInput=["x"], conversationToken="t"), "rawInput must be"),
+        (ACTION_TOPIC, {"body": 5}, "body must be a string"),
+        (BOT_TOPIC, '{"a":' + "[" * 500 + "]" * 500 + "}", "nests deeper"),
+    ],
+)
+async def test_a_bad_field_in_a_frame_is_a_400_naming_it(topic: str, data: Any, words: str) -> None:
+    """The frame's fields are checked like the HTTP doors': wrong ones are 400s naming them."""
+    turns: list[Turn] = []
+    with pytest.raises(InboundError) as caught:
+        await door(turns)(frame(topic, data))
+    assert caught.value.status == 400
+    assert words in caught.value.message
+    assert turns == []

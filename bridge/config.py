@@ -149,6 +149,8 @@ class DeliveryConfig(_Model):
     card_template_id: str = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
     card_template_key: str = "msgContent"
     down_for: PositiveFloat = 300.0
+    # Seconds after a reply starts until which its calls wait out DingTalk's rate limits.
+    deadline: PositiveFloat = 300.0
 
     @field_validator("prefer")
     @classmethod

@@ -274,6 +274,7 @@ class Pipeline:
                     runtime.config.pacing,
                     budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
                     on_surface_error=lambda s, e: self._surface_failed(turn, s, e),
+                    deadline=runtime.config.delivery.deadline,
                 )
             finally:
                 self.stats.running -= 1

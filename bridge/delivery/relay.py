@@ -9,14 +9,20 @@ full-text update).
 Surfaces come from the router as an ordered candidate list. The relay streams on the
 first that can stream and opens; a ``PlatformError`` from ``open`` moves on to the next
 (reported through ``on_surface_error``), and when none can stream the reply is sent once,
-finished, on the first surface that takes it. A failed update is dropped (the next one
-carries the full text and repairs it). Every close is shielded and bounded on every
-path: normal end, source error (partial text + notice, ``ok=False``), cancellation
-(closed, then the cancellation goes on). The bound is ``close_timeout`` plus the rate
-budget's current fair share per message: when a thousand messages share 20 calls a
-second, a close may have to wait its turn for a slot, and a fixed few seconds would
-abandon it. If the close itself fails, the final text is sent once more through the
-next surface.
+finished, on the first surface that takes it (in pieces when long: a surface failing
+midway is continued by the next, never repeated; ``bridge.delivery.pieces``). A failed
+update is dropped (the next one carries the full text and repairs it). Every close is
+shielded and bounded on every path: normal end, source error (partial text + notice,
+``ok=False``), cancellation (closed, then the cancellation goes on). If the close itself
+fails, the final text is sent once more through the next surface.
+
+Every call is bounded by ``close_timeout`` plus the rate budget's current fair share per
+message: when a thousand messages share 20 calls a second, a close may have to wait its
+turn for a slot, and a fixed few seconds would abandon it. A rate-limit answer is
+different: DingTalk executed nothing, so the call waits it out until the reply's
+delivery ``deadline`` (``[delivery] deadline`` after the reply started), stretching its
+bound for the wait (``bridge.dingtalk.deadline``). Once the reply is cancelled (a
+shutdown) the deadline ends: the closes that follow get their plain bound, no more.
 
 ``pacer`` lets a caller supply the pacing core (anything shaped like ``PacerLike``); by
 default each reply gets a fresh ``Pacer(options)``. The benchmark uses it to run peer
@@ -27,8 +33,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, replace
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
@@ -37,9 +43,11 @@ from bridge.config import PacingConfig
 from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
 from bridge.core.events import End, LLMEvent
 from bridge.core.frames import split_text
-from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer
+from bridge.delivery.options import pacing_options, splittable
+from bridge.delivery.pieces import send_pieces
 from bridge.delivery.surface import LiveMessage, Surface
+from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.errors import LLMError, PlatformError
 from bridge.logcontext import note_surface
 
@@ -107,6 +115,7 @@ async def relay(
     budget_interval: Callable[[], float] = lambda: 0.0,
     on_surface_error: Callable[[Surface, Exception], None] = _ignore,
     pacer: PacerLike | None = None,
+    deadline: float | None = None,
 ) -> RelayResult:
     """Show one streamed reply on the first usable surface; see the module docstring.
 
@@ -116,9 +125,13 @@ async def relay(
     shared rate budget's current fair share per message. A source error that is not an
     ``LLMError`` is re-raised after the message is closed; cancellation too. ``pacer``
     replaces the default ``Pacer(options)``; it must be fresh (one pacer per reply).
+    ``deadline`` is the seconds from now until which the reply's calls may wait out rate
+    limits (``[delivery] deadline``); ``None`` leaves them to ``[dingtalk.retry]
+    attempts`` within each call's bound.
     """
+    window = DeliveryDeadline.after(deadline)
     async with _entered(events) as stream:
-        run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer)
+        run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer, window)
         return await run.run(stream)
 
 
@@ -129,37 +142,6 @@ async def _entered(events: EventSource) -> AsyncIterator[AsyncIterator[LLMEvent]
             yield stream
     else:
         yield events
-
-
-NO_SPLIT = 10**9  # a message limit no answer reaches
-
-
-def pacing_options(config: PacingConfig) -> PacingOptions:
-    """The pacing core's options from the validated ``[pacing]`` section."""
-    return PacingOptions(
-        oneshot_window=config.oneshot_window,
-        oneshot_max_chars=config.oneshot_max_chars,
-        min_interval=config.min_interval,
-        min_growth=config.min_growth,
-        max_idle=config.max_idle,
-        max_updates_per_reply=config.max_updates_per_reply,
-        message_limit_chars=config.message_limit_chars,
-        cursor=config.cursor,
-        reasoning=config.reasoning,
-        failure_notice=config.failure_notice,
-    )
-
-
-def _splittable(options: PacingOptions, surfaces: Sequence[Surface]) -> PacingOptions:
-    """``options``, without splits when no surface could carry a continued message.
-
-    A surface that cannot split (reply mode: one token, one message) cannot show a
-    second message; if every candidate is like that, a split would lose the rest of the
-    answer, so the whole answer goes into the one message instead.
-    """
-    if any(surface.can_split for surface in surfaces):
-        return options
-    return replace(options, message_limit_chars=NO_SPLIT)
 
 
 class _Relay:
@@ -173,11 +155,13 @@ class _Relay:
         budget_interval: Callable[[], float],
         on_surface_error: Callable[[Surface, Exception], None],
         pacer: PacerLike | None = None,
+        deadline: DeliveryDeadline | None = None,
     ) -> None:
         self._surfaces = surfaces
+        self._deadline = deadline or DeliveryDeadline(None)
         self._close_timeout = options.close_timeout
         # One message limit for the pacer's splits and for sending in pieces.
-        self._options = core = _splittable(pacing_options(options), surfaces)
+        self._options = core = splittable(pacing_options(options), surfaces)
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
@@ -185,6 +169,7 @@ class _Relay:
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)
+        self._send_from = 0  # finished messages start here: past a surface that failed one
         self._used: Surface | None = None
         self._in_flight = False
         self._delivered = True
@@ -195,10 +180,12 @@ class _Relay:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._consume, stream)
+                tg.start_soon(self._end_deadline_on_cancel)
                 await self._drive()
                 tg.cancel_scope.cancel()
         except BaseException:
             # Cancellation or a bug: whatever was opened still gets its close.
+            self._deadline.expire()
             with anyio.move_on_after(self._call_bound(), shield=True):
                 await self._wind_up()
             raise
@@ -220,6 +207,14 @@ class _Relay:
             self._pacer.fail(self._clock(), str(exc) or type(exc).__name__)
         finally:
             self._wake.set()
+
+    async def _end_deadline_on_cancel(self) -> None:
+        """Lives as long as the reply: cancelled from outside (a shutdown), it ends the
+        deadline at once, even while a shielded close is waiting out a rate limit."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self._deadline.expire()
 
     async def _drive(self) -> None:
         while True:
@@ -279,7 +274,7 @@ class _Relay:
                 await self._finish_message(text, ok=ok)
                 return True
             case SendOnce(text=text):
-                self._delivered = await self._send_once(text, self._surfaces)
+                self._delivered = await self._send_once(text, self._surfaces[self._send_from :])
                 return self._delivered
 
     async def _open(self) -> None:
@@ -290,7 +285,7 @@ class _Relay:
                 continue
             # Shielded: once DingTalk may have created the message we must learn its
             # handle, or nothing could ever close it.
-            with anyio.move_on_after(self._call_bound(), shield=True) as scope:
+            with self._bounded(shield=True) as scope:
                 try:
                     live = await surface.open()
                 except PlatformError as exc:
@@ -313,7 +308,7 @@ class _Relay:
         surface = self._surfaces[self._index]
         # Not shielded: an update may be abandoned, the next one (or the close) repairs it.
         # Queueing for the budget is not a failure of the surface: same bound as a close.
-        with anyio.move_on_after(self._call_bound()) as scope:
+        with self._bounded(shield=False) as scope:
             try:
                 await live.update(text)
             except PlatformError as exc:
@@ -329,10 +324,11 @@ class _Relay:
         """Close the live message (shielded, bounded), or send ``text`` when none is open."""
         live, self._live = self._live, None
         if live is None:
-            self._delivered = await self._send_once(text, self._surfaces) and self._delivered
+            sent = await self._send_once(text, self._surfaces[self._send_from :])
+            self._delivered = sent and self._delivered
             return
         surface = self._surfaces[self._index]
-        with anyio.move_on_after(self._call_bound(), shield=True) as scope:
+        with self._bounded(shield=True) as scope:
             try:
                 await live.close(text, ok=ok)
             except PlatformError as exc:
@@ -347,29 +343,39 @@ class _Relay:
         self._delivered = await self._send_once(text, rest) and self._delivered
 
     async def _send_once(self, text: str, candidates: Sequence[Surface]) -> bool:
-        """Send ``text`` finished on the first candidate that takes it (shielded, bounded)."""
+        """Send ``text`` finished, in pieces when long, each piece once (shielded, bounded)."""
         pieces = split_text(text, self._options.message_limit_chars)
-        for surface in candidates:
-            with anyio.move_on_after(self._call_bound(), shield=True) as scope:
-                try:
-                    for piece in pieces:
-                        await surface.send_once(piece)
-                        self._sends += 1
-                except PlatformError as exc:
-                    self._surface_failed(surface, exc)
-                    continue
-            if scope.cancelled_caught:
-                self._surface_failed(surface, TimeoutError(f"{surface.name}: send timed out"))
-                continue
-            self._used = surface
-            note_surface(surface.name)
-            return True
-        log.error("no surface delivered the reply (%d characters)", len(text))
-        return False
+        sent = await send_pieces(
+            pieces,
+            candidates,
+            bound=lambda: self._bounded(shield=True),
+            on_failure=self._surface_failed,
+        )
+        self._sends += sent.calls
+        if sent.surface is None:
+            log.error(
+                "no surface delivered the reply (%d of %d pieces sent, %d characters)",
+                sent.calls,
+                len(pieces),
+                len(text),
+            )
+            return False
+        self._used = sent.surface
+        # The answer's next finished message continues where this one ended.
+        self._send_from = next(
+            (i for i, s in enumerate(self._surfaces) if s is sent.surface), self._send_from
+        )
+        note_surface(sent.surface.name)
+        return True
 
     def _call_bound(self) -> float:
         """Seconds allowed for one surface call, queueing for the rate budget included."""
         return self._close_timeout + max(0.0, self._budget_interval())
+
+    def _bounded(self, *, shield: bool) -> AbstractContextManager[anyio.CancelScope]:
+        """The cancel scope around one call: ``_call_bound``, stretched while the call
+        waits out a rate limit before the reply's deadline."""
+        return self._deadline.bound(self._call_bound(), shield=shield)
 
     def _surface_failed(self, surface: Surface, error: Exception) -> None:
         log.warning("surface %s failed: %s", surface.name, error)

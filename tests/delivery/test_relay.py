@@ -9,12 +9,19 @@ from dataclasses import dataclass, field
 import anyio
 import pytest
 
-from bridge.config import PacingConfig
+from bridge.config import PacingConfig, RetryConfig
 from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.core.frames import normalize
 from bridge.delivery.relay import RelayResult, relay
 from bridge.delivery.surface import LiveMessage
-from bridge.errors import LLMError, PlatformPermissionDenied, PlatformUnavailable
+from bridge.dingtalk.operations import Operation
+from bridge.dingtalk.retry import RetryPolicy
+from bridge.errors import (
+    LLMError,
+    PlatformPermissionDenied,
+    PlatformRateLimited,
+    PlatformUnavailable,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +44,26 @@ def denied(operation: str) -> PlatformPermissionDenied:
     return PlatformPermissionDenied("scope not granted", operation=operation, status=403)
 
 
+#: Real retry decisions with short waits: 4 counted attempts, 20 ms per rate limit.
+QUICK_RETRY = RetryPolicy(
+    RetryConfig(attempts=4, backoff_initial=0.01, backoff_max=0.02, rate_limited_wait=0.02)
+)
+
+
+async def rate_limited(refusals: int | None) -> None:
+    """A call DingTalk refuses ``refusals`` times with QpsLimit (None: always), run
+    through the real retry policy as the client would."""
+    left = refusals
+
+    async def attempt() -> None:
+        nonlocal left
+        if left is None or left > 0:
+            left = None if left is None else left - 1
+            raise PlatformRateLimited("QpsLimit", operation="aiInteraction.finish", status=403)
+
+    await QUICK_RETRY.run(Operation.AI_FINISH, attempt)
+
+
 @dataclass
 class FakeSurface:
     """An in-memory surface recording its calls; failures and a gate are opt-in."""
@@ -48,8 +75,11 @@ class FakeSurface:
     fail_update: bool = False
     fail_close: bool = False
     fail_send: bool = False
+    fail_send_at: int | None = None  # only this send_once call (1-based) fails
+    close_refusals: int | None = 0  # rate-limit answers before the close goes through
     calls: list[tuple[str, str]] = field(default_factory=list)
     updated: anyio.Event = field(default_factory=anyio.Event)
+    closing: anyio.Event = field(default_factory=anyio.Event)
     update_gate: anyio.Event | None = None
     in_flight: int = 0
     max_in_flight: int = 0
@@ -64,7 +94,7 @@ class FakeSurface:
     async def send_once(self, text: str) -> None:
         await self._enter("send_once", text)
         self._leave()
-        if self.fail_send:
+        if self.fail_send or self.kinds().count("send_once") == self.fail_send_at:
             raise PlatformUnavailable("down", operation="robot.sendBySession", status=503)
 
     async def _enter(self, kind: str, text: str) -> None:
@@ -100,7 +130,12 @@ class FakeLive:
 
     async def close(self, text: str, *, ok: bool) -> None:
         await self.surface._enter("close" if ok else "close_failed", text)
-        self.surface._leave()
+        self.surface.closing.set()
+        try:
+            if self.surface.close_refusals != 0:
+                await rate_limited(self.surface.close_refusals)
+        finally:
+            self.surface._leave()
         if self.surface.fail_close:
             raise PlatformUnavailable("down", operation="aiInteraction.finish", status=503)
 
@@ -324,3 +359,113 @@ async def test_a_tight_budget_spaces_the_updates() -> None:
     assert surface.kinds().count("update") <= 1
     assert surface.calls[-1] == ("close", FULL)
     assert result.ok
+
+
+#: A quick 450-character answer: sent once, as three finished pieces of 150.
+QUICK_PIECES = WIDE_WINDOW.model_copy(
+    update={"message_limit_chars": 200, "oneshot_max_chars": 1000}
+)
+
+
+async def test_a_failed_piece_continues_on_the_next_surface_without_repeats() -> None:
+    """Piece 2 of 3 fails on A: B gets pieces 2 and 3 only, and 3 sends are counted."""
+    first = FakeSurface("robot_webhook", can_stream=False, fail_send_at=2)
+    second = FakeSurface("robot_send", can_stream=False)
+    pieces = ["a" * 150, "b" * 150, "c" * 150]
+    errors: list[tuple[str, Exception]] = []
+    result = await relay(
+        source(["\n\n".join(pieces)]),
+        [first, second],
+        QUICK_PIECES,
+        on_surface_error=lambda s, e: errors.append((s.name, e)),
+    )
+    assert first.calls == [("send_once", pieces[0]), ("send_once", pieces[1])]
+    assert second.calls == [("send_once", pieces[1]), ("send_once", pieces[2])]
+    assert [(name, type(e)) for name, e in errors] == [("robot_webhook", PlatformUnavailable)]
+    assert (result.ok, result.surface, result.send_once) == (True, "robot_send", 3)
+
+
+async def test_pieces_reaching_nobody_are_reported_undelivered() -> None:
+    """When no surface takes the rest, the reply is not ok; the delivered pieces count."""
+    only = FakeSurface("robot_send", can_stream=False, fail_send_at=2)
+    result = await relay(source(["\n\n".join(["a" * 150] * 3)]), [only], QUICK_PIECES)
+    assert only.kinds() == ["send_once", "send_once"]
+    assert (result.ok, result.surface, result.send_once) == (False, None, 1)
+
+
+#: A per-call bound well under the 20 refusals × 20 ms a rate-limited close waits out.
+SHORT_BOUND = OPTIONS.model_copy(update={"close_timeout": 0.2})
+
+
+async def test_continued_messages_stay_on_the_surface_that_took_over() -> None:
+    """A long answer with nothing to stream: once A fails a message, the rest go to B."""
+    first = FakeSurface("robot_webhook", can_stream=False, fail_send_at=2)
+    second = FakeSurface("robot_send", can_stream=False)
+    options = OPTIONS.model_copy(update={"message_limit_chars": 200})
+    paragraphs = [f"Paragraph {i}: " + "text " * 11 + "text\n\n" for i in range(8)]
+    result = await relay(source(paragraphs, gap=0.01), [first, second], options)
+    assert first.kinds() == ["send_once", "send_once"]
+    sent = [text for _, text in first.calls[:1] + second.calls]
+    assert "\n\n".join(sent) == normalize("".join(paragraphs))
+    assert (result.ok, result.surface, result.send_once) == (True, "robot_send", len(sent))
+
+
+async def test_a_rate_limited_close_outlasts_its_bound_within_the_deadline() -> None:
+    """A close refused 20 times (more than attempts, longer than its bound) still closes."""
+    surface = FakeSurface("ai_card", close_refusals=20)
+    errors: list[Exception] = []
+    result = await relay(
+        source(WORDS, gap=0.01),
+        [surface],
+        SHORT_BOUND,
+        on_surface_error=lambda s, e: errors.append(e),
+        deadline=60.0,
+    )
+    assert errors == []
+    assert surface.calls[-1] == ("close", FULL)
+    assert (result.ok, result.closes) == (True, 1)
+
+
+async def test_without_a_deadline_a_rate_limited_close_has_its_attempts_only() -> None:
+    """No deadline (the benchmark, tools): rate limits count against attempts as before."""
+    surface = FakeSurface("ai_card", close_refusals=20)
+    errors: list[Exception] = []
+    result = await relay(
+        source(WORDS, gap=0.01),
+        [surface],
+        SHORT_BOUND,
+        on_surface_error=lambda s, e: errors.append(e),
+    )
+    assert [type(e) for e in errors] == [PlatformRateLimited]
+    assert (result.ok, result.closes) == (False, 0)
+
+
+async def test_cancelling_a_close_waiting_out_a_rate_limit_bounds_it_again() -> None:
+    """Shutdown during a close waiting for a 60 s deadline: it gets its own bound, no more."""
+    surface = FakeSurface("ai_card", close_refusals=None)  # refused for good
+    errors: list[Exception] = []
+    outcome: list[str] = []
+
+    async def relayed() -> None:
+        try:
+            result = await relay(
+                source(WORDS, gap=0.01),
+                [surface],
+                SHORT_BOUND,
+                on_surface_error=lambda s, e: errors.append(e),
+                deadline=60.0,
+            )
+        except anyio.get_cancelled_exc_class():
+            outcome.append("cancelled")
+            raise
+        # The close ran shielded to its end; the reply may return before a checkpoint.
+        outcome.append("ok" if result.ok else "undelivered")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(relayed)
+        await surface.closing.wait()
+        tg.cancel_scope.cancel()
+    assert outcome in (["cancelled"], ["undelivered"])
+    assert surface.kinds().count("close") == 1
+    assert len(errors) == 1
+    assert isinstance(errors[0], PlatformRateLimited | TimeoutError)

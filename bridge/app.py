@@ -37,6 +37,7 @@ from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
 from bridge.errors import PlatformError
+from bridge.inbound.busy import webhook_notice
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
 from bridge.inbound.stream import StreamClient
@@ -44,7 +45,7 @@ from bridge.inbound.stream_door import TOPICS, StreamDoor
 from bridge.llm.source import LLMSource, create_openai_client
 from bridge.llm.tokens import Encodings, load_encodings, trim_history
 from bridge.pipeline import AssistantRuntime, Pipeline
-from bridge.serving import running_server
+from bridge.serving import ServerLimits, ServerStats, running_server
 from bridge.startup import check_startup
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Bridge:
         self.factories: dict[str, SurfaceFactory] = {}
         self.streams: dict[str, StreamClient] = {}
         self.http_url: str | None = None
+        self.http_stats = ServerStats()
         self.serving = anyio.Event()
 
     # ---------------------------------------------------------------- lifecycle
@@ -209,7 +211,8 @@ class Bridge:
         self._stopping.set()
 
     async def _serve_http(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        push_token = self.config.serve.push_token
+        serve = self.config.serve
+        push_token = serve.push_token
         app = create_http_app(
             assistants={a.name: AssistantDoor.from_config(a) for a in self.config.assistants},
             accept=self.pipeline.accept,
@@ -217,11 +220,19 @@ class Bridge:
             push_token=push_token.get_secret_value() if push_token else None,
             reply_hosts=self.config.dingtalk.reply_hosts,
             health=self.health,
-            max_body_bytes=self.config.serve.max_body_bytes,
+            max_body_bytes=serve.max_body_bytes,
+            body_timeout=serve.body_timeout,
+            max_requests=serve.max_requests,
             clock=self._clock,
         )
+        limits = ServerLimits(
+            header_timeout=serve.header_timeout,
+            # A backstop for bodies nobody reads: the doors answer 408 at body_timeout.
+            body_timeout=serve.body_timeout + 5.0,
+            max_connections=serve.max_connections,
+        )
         async with running_server(
-            app, host=self.config.serve.host, port=self.config.serve.port
+            app, host=serve.host, port=serve.port, limits=limits, stats=self.http_stats
         ) as url:
             self.http_url = url
             log.info("HTTP doors listening on %s", url)
@@ -234,6 +245,9 @@ class Bridge:
             robot_code=assistant.robot,
             accept=self.pipeline.accept,
             reply_hosts=self.config.dingtalk.reply_hosts,
+            busy=webhook_notice(
+                self.clients[assistant.name], self.config.serve.busy_reply, clock=self._clock
+            ),
             clock=self._clock,
         )
         return StreamClient(
@@ -243,6 +257,7 @@ class Bridge:
             handler=door,
             topics=TOPICS,
             timeout=self.config.dingtalk.timeout,
+            max_frame_bytes=self.config.serve.stream_max_frame_bytes,
         )
 
     # ---------------------------------------------------------------- proactive

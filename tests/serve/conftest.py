@@ -31,7 +31,8 @@ def bridge_settings(base_url: str, state: Path, **sections: Any) -> dict[str, An
         "dingtalk": {
             "api_base": base_url,
             "oapi_base": base_url,
-            "reply_hosts": ["127.0.0.1"],
+            # The emulator hands out webhooks on its own port: allow-listed as host:port.
+            "reply_hosts": [base_url.removeprefix("http://")],
             "timeout": 5.0,
             "retry": {"backoff_initial": 0.02, "backoff_max": 0.2, "rate_limited_wait": 0.2},
         },

@@ -144,7 +144,10 @@ class DeliveryConfig(_Model):
 
     # By default every registered surface, in registration order.
     prefer: tuple[str, ...] = Field(default_factory=_registered_surfaces)
-    ai_template_id: str = "bridge-markdown.schema"
+    # Your organisation's AI card template: no default exists on DingTalk, so it is
+    # required while ``prefer`` lists a surface of AI_TEMPLATE_SURFACES (checked on
+    # each assistant, whose delivery is the merged one).
+    ai_template_id: Annotated[str, Field(min_length=1)] | None = None
     ai_template_key: str = "content"
     card_template_id: str = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
     card_template_key: str = "msgContent"
@@ -165,6 +168,23 @@ class DeliveryConfig(_Model):
             if prefer.count(name) > 1:
                 raise ValueError(f"names the surface {name!r} twice")
         return prefer
+
+
+AI_TEMPLATE_SURFACES = ("ai_reply", "ai_stepwise")
+"""Surfaces that show the answer in ``ai_template_id`` (aiInteraction's ``ai_card``)."""
+
+
+def _require_ai_template(delivery: DeliveryConfig) -> DeliveryConfig:
+    """Refuse a delivery whose ``prefer`` needs an AI card template it does not name."""
+    needing = [name for name in delivery.prefer if name in AI_TEMPLATE_SURFACES]
+    if needing and delivery.ai_template_id is None:
+        raise ValueError(
+            f"ai_template_id is required: prefer lists {' and '.join(needing)}, which show "
+            "the answer in an AI card template of your organisation. Create one "
+            "(docs/dingtalk-setup.md, section 6) and set [delivery] ai_template_id, or "
+            "leave them out of prefer"
+        )
+    return delivery
 
 
 def _not_empty(secret: SecretStr | None) -> SecretStr | None:
@@ -225,11 +245,19 @@ class AssistantConfig(_Model):
     robot_code: str | None = None
     action_token: SecretStr | None = None
     prompt: str = "default"
+    # The name(s) DingTalk users see and @-mention the assistant by ("Bridge Dev"):
+    # such a mention is removed from the text the model gets (bridge.inbound.mentions).
+    display_names: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     llm: LLMConfig = LLMConfig()
     pacing: PacingConfig = PacingConfig()
     # A factory, not an instance: the default ``prefer`` reads the surface registry,
     # which cannot be imported while this module is.
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+    @field_validator("delivery")
+    @classmethod
+    def _delivery_names_its_ai_template(cls, delivery: DeliveryConfig) -> DeliveryConfig:
+        return _require_ai_template(delivery)
 
     @field_validator("client_secret", "action_token")
     @classmethod

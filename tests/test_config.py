@@ -23,6 +23,7 @@ MINIMAL = """
 name = "a"
 client_id = "ding1"
 client_secret = "${SECRET}"
+delivery = { ai_template_id = "tpl.schema" }
 """
 
 
@@ -161,6 +162,8 @@ def test_assistant_overrides_merge_over_top_level() -> None:
 [pacing]
 min_interval = 1.5
 min_growth = 20
+[delivery]
+ai_template_id = "tpl.schema"
 [[assistants]]
 name = "a"
 client_id = "c"
@@ -196,6 +199,7 @@ def test_validating_a_dict_merges_like_a_file() -> None:
     config = Config.model_validate(
         {
             "llm": {"base_url": "http://127.0.0.1:9/v1"},
+            "delivery": {"ai_template_id": "tpl.schema"},
             "assistants": [{"name": "a", "client_id": "c", "client_secret": "s"}],
         }
     )
@@ -206,3 +210,38 @@ def test_assistants_of_the_wrong_shape_name_the_key() -> None:
     """`assistants` that is not an array of tables is an error naming it."""
     with pytest.raises(ConfigError, match=r"^x\.toml: assistants"):
         parse_config('assistants = "many"\n', {}, source="x.toml")
+
+
+ASSISTANT = '[[assistants]]\nname = "a"\nclient_id = "c"\nclient_secret = "s"\n'
+
+
+def test_ai_template_is_required_while_an_ai_surface_is_preferred() -> None:
+    """No default template exists on DingTalk: ai_reply/ai_stepwise need ai_template_id."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(ASSISTANT, {}, source="bridge.toml")
+    message = str(caught.value)
+    assert message.startswith("bridge.toml: assistants.0.delivery: ai_template_id is required")
+    assert "ai_reply and ai_stepwise" in message
+    assert "docs/dingtalk-setup.md" in message
+    only_stepwise = '[delivery]\nprefer = ["ai_stepwise", "robot_send"]\n' + ASSISTANT
+    with pytest.raises(ConfigError, match="prefer lists ai_stepwise, which"):
+        parse_config(only_stepwise, {})
+
+
+def test_ai_template_is_not_needed_without_an_ai_surface() -> None:
+    """A robot that prefers cards and webhooks needs no AI template."""
+    text = '[delivery]\nprefer = ["ai_card", "robot_webhook"]\n' + ASSISTANT
+    assert parse_config(text, {}).assistants[0].delivery.ai_template_id is None
+
+
+def test_ai_template_may_be_set_per_assistant() -> None:
+    """The top level may omit it when each assistant that needs it sets its own."""
+    text = ASSISTANT + '[assistants.delivery]\nai_template_id = "mine.schema"\n'
+    assert parse_config(text, {}).assistants[0].delivery.ai_template_id == "mine.schema"
+
+
+def test_display_names_are_read_per_assistant() -> None:
+    """display_names lists the names users @-mention the assistant by."""
+    text = MINIMAL + 'display_names = ["Bridge Dev", "小助手"]\n'
+    assistant = parse_config(text, {"SECRET": "s"}).assistants[0]
+    assert assistant.display_names == ("Bridge Dev", "小助手")

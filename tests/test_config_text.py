@@ -27,5 +27,6 @@ def test_printed_config_is_valid_toml_and_round_trips() -> None:
 
 def test_unset_keys_are_commented_out() -> None:
     """TOML has no null: an optional key left unset prints as a comment."""
-    config = parse_config('[[assistants]]\nname = "a"\nclient_id = "c"\nclient_secret = "s"\n', {})
+    text = '[[assistants]]\nname = "a"\nclient_id = "c"\nclient_secret = "s"\n'
+    config = parse_config(text + 'delivery = { prefer = ["robot_send"] }\n', {})
     assert "# robot_code = (unset)" in config_to_text(config).splitlines()

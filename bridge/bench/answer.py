@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from bridge.bench.resources import RssSampler, cpu_seconds, rss_bytes
 from bridge.bench.strategies import Strategy, strategy
 from bridge.bench.timed_surface import TimedSurface
-from bridge.config import DeliveryConfig, DingTalkConfig, LLMConfig, PacingConfig
+from bridge.config import DingTalkConfig, LLMConfig, PacingConfig
 from bridge.delivery.ai import AiReplySurface, AiTemplate
 from bridge.delivery.relay import pacing_options, relay
 from bridge.dingtalk.budget import RateBudget
@@ -54,6 +54,8 @@ MODEL = "emulator-model"
 UNBUDGETED_QPS = 1_000_000.0
 #: The emulator's QPS window; waited out after the warm-up.
 QPS_WINDOW = 1.0
+#: The AI card template the replies stream into; the runner creates it in the emulator.
+BENCH_TEMPLATE = AiTemplate("bench-markdown.schema", "content")
 
 
 class _Message(BaseModel):
@@ -114,13 +116,12 @@ class _Answerer:
         source: LLMSource,
         budget: RateBudget,
     ) -> None:
-        delivery = DeliveryConfig()
         self._order = order
         self._strategy = chosen
         self._control = control
         self._client = client
         self._source = source
-        self._template = AiTemplate(delivery.ai_template_id, delivery.ai_template_key)
+        self._template = BENCH_TEMPLATE
         self._per_call = budget.interval(DEFAULT_APP, Operation.AI_REPLY)
         self.live = 0
         self.sent: list[SentRecord] = []

@@ -10,9 +10,10 @@ its CPU and memory figures are its own and no phase inherits another's heap.
 level, defines the level's scripts in the simulated model's library; then for each
 strategy it runs one phase:
 
-1. reset the emulated world (messages, tokens, call log, QPS windows) and set the QPS
-   limit; clear the model's record; open one conversation per reply, and one for the
-   phase child's unmeasured warm-up reply;
+1. reset the emulated world (messages, tokens, call log, QPS windows), set the QPS
+   limit and create the AI card template the replies use; clear the model's record;
+   open one conversation per reply, and one for the phase child's unmeasured warm-up
+   reply;
 2. start the phase child with a ``PhaseOrder`` and wait for its ``PhaseReport``: the
    child builds the bridge side as production does, warms up, then answers every reply
    with ``concurrency`` workers through the production relay (``answer``'s docstring);
@@ -30,7 +31,7 @@ from typing import TypeVar
 import anyio
 import httpx2
 
-from bridge.bench.answer import PhaseOrder, PhaseReport, ReplyOrder
+from bridge.bench.answer import BENCH_TEMPLATE, PhaseOrder, PhaseReport, ReplyOrder
 from bridge.bench.collect import Sent, calls_by_token, observations
 from bridge.bench.emulator_process import spawned_emulator
 from bridge.bench.metrics import ResourceUse, StrategyFigures, percentile, reply_figures, summarize
@@ -159,6 +160,7 @@ class _Bench:
         control = self._control
         await control.reset()
         await control.set_qps(scenario.qps)
+        await control.register_template(BENCH_TEMPLATE.template_id, BENCH_TEMPLATE.key)
         await self._model.clear_emissions()
 
         async def converse(spec: ReplySpec) -> None:

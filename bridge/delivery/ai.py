@@ -32,7 +32,12 @@ from bridge.delivery.surface import KindedSurface, Surface, SurfaceDeps, Surface
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.wire import BasicCard, StaticCard, StreamingCard, Target
-from bridge.errors import InvalidConversationToken, PlatformError, PlatformRejected
+from bridge.errors import (
+    ConfigError,
+    InvalidConversationToken,
+    PlatformError,
+    PlatformRejected,
+)
 from bridge.turn import ConversationType, Turn
 
 log = logging.getLogger(__name__)
@@ -52,8 +57,12 @@ class AiTemplate:
 
     @classmethod
     def of(cls, deps: SurfaceDeps) -> AiTemplate:
-        """The template the assistant's ``[delivery]`` section names."""
+        """The template the assistant's ``[delivery]`` section names (config requires it)."""
         delivery = deps.assistant.delivery
+        if delivery.ai_template_id is None:
+            raise ConfigError(
+                "ai_template_id is not set", key=f"assistants.{deps.assistant.name}.delivery"
+            )
         return cls(delivery.ai_template_id, delivery.ai_template_key)
 
     @classmethod

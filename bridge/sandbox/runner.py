@@ -3,7 +3,7 @@
 ``running_sandbox`` is exactly what ``bridge dev`` runs and what the browser tests use:
 
 1. serve the emulator (DingTalk, Stream gateway, simulated model, chat page) with the
-   sandbox world;
+   sandbox world, and create the sandbox's AI card template through its control API;
 2. build the Config (``wiring.sandbox_config``) and enter ``Bridge`` with it: the real
    DingTalk client, the real openai client, Stream mode;
 3. run ``bridge.serve()`` in the block's task group and yield once it is serving.
@@ -23,13 +23,16 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import httpx2
 
 import bridge
 from bridge.app import Bridge
 from bridge.config import Config
+from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.sandbox.wiring import (
     DEFAULT_PROMPT,
+    SANDBOX_TEMPLATE,
     ModelChoice,
     choose_llm,
     sandbox_config,
@@ -94,6 +97,8 @@ async def running_sandbox(
         running = await stack.enter_async_context(
             running_emulator(sandbox_world(), host=host, port=port)
         )
+        async with httpx2.AsyncClient(timeout=10.0, trust_env=False) as http:
+            await EmulatorControl(http, running.base_url).register_template(*SANDBOX_TEMPLATE)
         model = choose_llm(running.base_url, environment, base)
         config = sandbox_config(running.base_url, llm=model.llm, prompts_dir=prompts, base=base)
         service = await stack.enter_async_context(Bridge(config, environment))

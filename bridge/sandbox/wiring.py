@@ -13,7 +13,9 @@ check the wiring without serving anything:
   are set, in which case the real model answers.
 - ``sandbox_config(...)``: the production ``Config`` pointed at the emulator: both API
   bases are its URL, its host:port is the only allowed webhook host, Stream mode on, the
-  HTTP doors off, state in memory.
+  HTTP doors off, state in memory, and the AI card template ``SANDBOX_TEMPLATE``, which
+  the runner creates in the emulator through its control API (the emulator, like
+  DingTalk, knows no template nobody created).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "CARD_ASSISTANT",
     "DEFAULT_PROMPT",
     "MARKDOWN_DEMO",
+    "SANDBOX_TEMPLATE",
     "ModelChoice",
     "choose_llm",
     "sandbox_config",
@@ -59,6 +62,9 @@ CARD_APP = "dingbridge-card"
 
 CARD_ASSISTANT = "dev-card"
 """The bridge assistant answering as ``CARD_APP``."""
+
+SANDBOX_TEMPLATE = ("sandbox-markdown.schema", "content")
+"""The AI card template (id, streaming variable) the runner creates and the AI surfaces use."""
 
 # The card first; the robot webhook when the card cannot be used (e.g. it is down).
 CARD_PREFER: tuple[str, ...] = ("ai_card", "robot_webhook", "robot_send")
@@ -163,10 +169,15 @@ def sandbox_config(
     if not parts.hostname:
         raise ValueError(f"not a URL: {emulator_url!r}")
     netloc = parts.netloc.lower()
+    template_id, template_key = SANDBOX_TEMPLATE
     pacing, delivery, memory = PacingConfig(), DeliveryConfig(), MemoryConfig()
     if base is not None:
         source = base.assistants[0] if base.assistants else base
         pacing, delivery, memory = source.pacing, source.delivery, base.memory
+    # The file's template belongs to its organisation: the emulator knows the sandbox's.
+    delivery = delivery.model_copy(
+        update={"ai_template_id": template_id, "ai_template_key": template_key}
+    )
     card_delivery = delivery.model_copy(update={"prefer": CARD_PREFER})
     return Config(
         dingtalk=DingTalkConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from bridge.config import AssistantConfig, DingTalkConfig
+from bridge.config import AssistantConfig, DeliveryConfig, DingTalkConfig
 from bridge.delivery import registry
 from bridge.delivery.factory import SurfaceFactory
 from bridge.dingtalk.budget import RateBudget
@@ -46,7 +46,12 @@ async def factory(http: httpx2.AsyncClient) -> SurfaceFactory:
     client = DingTalkClient(
         http, DingTalkConfig(), client_id="c", client_secret="s", budget=RateBudget()
     )
-    assistant = AssistantConfig(name="a", client_id="c", client_secret="s")  # type: ignore[arg-type]
+    assistant = AssistantConfig(
+        name="a",
+        client_id="c",
+        client_secret="s",  # type: ignore[arg-type]
+        delivery=DeliveryConfig(ai_template_id="tpl.schema"),
+    )
     return SurfaceFactory(client, assistant)
 
 

@@ -56,6 +56,7 @@ failure_notice = "（中断）"
 
 [delivery]
 prefer = ["board", "ai_reply"]
+ai_template_id = "tpl.schema"
 
 [[assistants]]
 name = "a"

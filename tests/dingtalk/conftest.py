@@ -23,10 +23,15 @@ FAST_RETRY = RetryConfig(attempts=4, backoff_initial=0.01, backoff_max=0.05, rat
 MakeClient = Callable[..., DingTalkClient]
 
 
+#: The AI card template the tests create in the emulator (it knows no other).
+TEMPLATE = "test-markdown.schema"
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[RunningEmulator]:
-    """The default emulated world, served on 127.0.0.1 with an ephemeral port."""
+    """The default emulated world with ``TEMPLATE``, served on 127.0.0.1 (ephemeral port)."""
     async with running_emulator() as running:
+        running.emulator.register_template(TEMPLATE, "content")
         yield running
 
 

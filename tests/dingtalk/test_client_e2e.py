@@ -21,9 +21,8 @@ from bridge.errors import (
     PlatformRejected,
     SessionExpired,
 )
-from tests.dingtalk.conftest import MakeClient
+from tests.dingtalk.conftest import TEMPLATE, MakeClient
 
-TEMPLATE = "bridge-markdown.schema"
 KEY = "content"
 CARD_TEMPLATE = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
 CARD_KEY = "msgContent"

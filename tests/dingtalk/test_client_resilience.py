@@ -23,9 +23,7 @@ from bridge.errors import (
     PlatformRateLimited,
     PlatformUnavailable,
 )
-from tests.dingtalk.conftest import FAST_RETRY, MakeClient
-
-TEMPLATE = "bridge-markdown.schema"
+from tests.dingtalk.conftest import FAST_RETRY, TEMPLATE, MakeClient
 
 
 def stream(text: str, *, finalize: bool = False) -> wire.StreamingCard:

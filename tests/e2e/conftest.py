@@ -31,6 +31,7 @@ import pytest
 
 from bridge.config import (
     AssistantConfig,
+    DeliveryConfig,
     DingTalkConfig,
     LLMConfig,
     PacingConfig,
@@ -65,6 +66,9 @@ from bridge.turn import Turn
 FAST_RETRY = RetryConfig(attempts=4, backoff_initial=0.01, backoff_max=0.05, rate_limited_wait=0.05)
 
 NOTICE = "（回答中断，请稍后重试）"
+
+#: The AI card template the tests create in the emulator (it knows no other).
+TEMPLATE = "test-markdown.schema"
 
 #: Small, fast pacing: a 0.3 s one-shot window, an update every 0.2 s at most.
 PACING = PacingConfig(
@@ -260,8 +264,9 @@ async def emulator_server() -> AsyncIterator[RunningEmulator]:
 
 @pytest.fixture
 def served(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
-    """The emulator with a fresh default world and a fresh model at ``MODEL_SPEED``."""
+    """The emulator with a fresh default world (plus ``TEMPLATE``) and a fresh model."""
     emulator_server.emulator.reset()
+    emulator_server.emulator.register_template(TEMPLATE, "content")
     model = emulator_server.emulator.model  # the model survives a world reset: reset it too
     model.reset()
     model.set_speed(MODEL_SPEED)
@@ -340,6 +345,7 @@ def assistant(llm_config: LLMConfig) -> AssistantConfig:
         client_secret=DEFAULT_SECRET,
         llm=llm_config,
         pacing=PACING,
+        delivery=DeliveryConfig(ai_template_id=TEMPLATE),
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator, running_emulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
+from tests.emulator.wire import TEMPLATE
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,9 @@ async def served_emulator() -> AsyncIterator[RunningEmulator]:
 
 @pytest.fixture
 def emulator(served_emulator: RunningEmulator) -> RunningEmulator:
-    """The served emulator with a fresh default world."""
+    """The served emulator with a fresh default world and the tests' AI card template."""
     served_emulator.emulator.reset()
+    served_emulator.emulator.register_template(TEMPLATE, "content")
     return served_emulator
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-TEMPLATE = "bridge-markdown.schema"
+TEMPLATE = "test-markdown.schema"
+"""An AI card template the tests create (``emulator`` fixture): the emulator knows no other."""
 
 
 def streaming(

@@ -12,6 +12,7 @@ from bridge.sandbox.wiring import (
     ASSISTANT,
     CARD_APP,
     CARD_ASSISTANT,
+    SANDBOX_TEMPLATE,
     choose_llm,
     sandbox_config,
     sandbox_world,
@@ -27,6 +28,9 @@ api_key = "${DEEPSEEK_KEY}"
 
 [pacing]
 min_interval = 0.5
+
+[delivery]
+ai_template_id = "their-org.schema"
 
 [[assistants]]
 name = "prod"
@@ -97,6 +101,9 @@ def test_config_keeps_the_files_pacing_but_not_its_credentials() -> None:
     config = sandbox_config(URL, llm=llm, prompts_dir=Path("prompts"), base=base)
     assert config.assistants[0].pacing.min_interval == 0.5
     assert "ding-prod" not in [a.client_id for a in config.assistants]
+    # The file's template is its organisation's: the emulator knows the sandbox's own.
+    delivery = config.assistants[0].delivery
+    assert (delivery.ai_template_id, delivery.ai_template_key) == SANDBOX_TEMPLATE
 
 
 def test_world_has_the_default_conversations_and_the_card_robot() -> None:

@@ -23,6 +23,8 @@ from bridge.emulator.state import Emulator
 ROOT = Path(__file__).resolve().parents[2]
 PUSH_TOKEN = "push-secret"
 ACTION_TOKEN = "action-secret"
+TEMPLATE = "bridge-markdown.schema"
+"""The AI card template the ``emulator`` fixture creates (the emulator knows no other)."""
 
 
 def bridge_settings(base_url: str, state: Path, **sections: Any) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def bridge_settings(base_url: str, state: Path, **sections: Any) -> dict[str, An
         },
         "llm": {"base_url": f"{base_url}/v1", "model": "simulated", "max_retries": 0},
         "pacing": {"oneshot_window": 0.3, "min_interval": 0.2, "max_idle": 0.5},
+        "delivery": {"ai_template_id": TEMPLATE},
         "serve": {
             "port": 0,
             "state": str(state),
@@ -78,6 +81,7 @@ class Served:
 @pytest.fixture
 async def emulator() -> AsyncIterator[RunningEmulator]:
     async with running_emulator(Emulator.with_defaults()) as running:
+        running.emulator.register_template(TEMPLATE, "content")
         running.emulator.model.set_speed(SpeedUpdate(ttft=0.05, tokens_per_second=800))
         yield running
 

@@ -5,6 +5,14 @@ JSON string or object, ``templateId`` required and known, ``componentTag`` stati
 streaming, streaming ``key``/``value``/``isFinalize``) and to know which text a chat user
 would see for each body format (cards, basic card schema, robot ``msgtype``s and
 ``msgKey``s). Both live here, apart from the HTTP handlers and the state changes.
+
+**Which templates exist.** On DingTalk an organisation creates its own card templates
+in the card platform; nothing else knows them. So the emulator knows only the templates
+a test, the sandbox or ``bridge emulator --print-config`` created through the control
+API (``POST /_emulator/templates``), plus the two DingTalk itself publishes for its
+official SDKs (``platform_templates``): the Stream SDK's AI card and the markdown card
+its AI-assistant webhook replies use. Any other id is answered "card template not
+exist", as on the platform.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ from typing import Any, Literal
 from bridge.emulator.control.views import TemplateView
 from bridge.emulator.errors import EmulatorError, Rejection, bad_request
 
-BRIDGE_MARKDOWN = "bridge-markdown.schema"
 STREAM_SDK_CARD = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
 AGENT_MARKDOWN = "d28e2ac5-fb34-4d93-94bc-cf5c580c2d4f.schema"
 
@@ -38,21 +45,20 @@ class Template:
         )
 
 
-def default_templates() -> list[Template]:
-    """The templates every emulator knows: ours, the Stream SDK's and the webhook SDK's."""
+def platform_templates() -> list[Template]:
+    """The templates DingTalk publishes with its SDKs: the Stream SDK's and the webhook's."""
     return [
-        Template(BRIDGE_MARKDOWN, "content", frozenset({"content"})),
         Template(STREAM_SDK_CARD, "msgContent", frozenset({"msgContent"})),
         Template(AGENT_MARKDOWN, "content", frozenset({"content"})),
     ]
 
 
 class Templates:
-    """The template registry."""
+    """The template registry: the platform's own, then whatever the control API added."""
 
     def __init__(self) -> None:
         self._templates: dict[str, Template] = {}
-        for template in default_templates():
+        for template in platform_templates():
             self.register(template)
 
     def register(self, template: Template) -> Template:

@@ -225,6 +225,18 @@ async def test_prepare_needs_a_real_target(
 
 
 @pytest.mark.anyio
+async def test_unknown_template_is_refused(http: httpx2.AsyncClient, auth: dict[str, str]) -> None:
+    """Only templates somebody created exist: any other id is "card template not exist"."""
+    body = {
+        "unionId": "union-alice",
+        "contentType": "ai_card",
+        "content": json.dumps({"templateId": "bridge-markdown.schema"}),
+    }
+    response = await http.post(PREPARE, json=body, headers=auth)
+    _assert_error(response, "invalid.content", "card template not exist")
+
+
+@pytest.mark.anyio
 async def test_robot_app_is_not_an_ai_assistant(
     http: httpx2.AsyncClient, control: EmulatorControl
 ) -> None:

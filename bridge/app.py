@@ -3,10 +3,13 @@
 This is the only module that builds clients, stores and sources; everything else gets
 them through its constructor. ``Bridge`` is an async context manager:
 
-- on enter it loads tiktoken's tables (offline, once, in a worker thread), opens the
-  shared HTTP client, the rate budget, one DingTalk client per assistant, the prompt
-  templates (checked), the LLM sources, the store and the pipeline, then **recovers**:
-  every message a previous process opened and never closed is closed now;
+- on enter it opens the state store and registers this process in it as an owner
+  (``bridge.state.lease``; a second ``bridge serve`` on a store that is not shared is
+  refused right there), loads tiktoken's tables (offline, once, in a worker thread),
+  opens the shared HTTP client, the rate budget, one DingTalk client per assistant, the
+  prompt templates (checked), the LLM sources and the pipeline, then, as ``bridge
+  serve``, **recovers** (``bridge.recovery``): messages left open by processes that are
+  gone are closed, and their journaled Turns are answered;
 - ``serve`` runs the doors (a Stream connection per assistant and/or the HTTP server)
   until cancelled or ``stop`` is called (SIGTERM); the doors of ``bridge.inbound`` turn
   what they receive into Turns and hand them to the pipeline;
@@ -29,14 +32,12 @@ import anyio.to_thread
 import httpx2
 
 from bridge.config import AssistantConfig, Config
-from bridge.conversation.store import MemoryStore, SqliteStore, Store
-from bridge.core.frames import with_notice
 from bridge.delivery.factory import SurfaceFactory
 from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.errors import PlatformError
+from bridge.errors import ConfigError
 from bridge.inbound.busy import webhook_notice
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
@@ -44,9 +45,13 @@ from bridge.inbound.stream import StreamClient
 from bridge.inbound.stream_door import TOPICS, StreamDoor
 from bridge.llm.source import LLMSource, create_openai_client
 from bridge.llm.tokens import Encodings, load_encodings, trim_history
-from bridge.pipeline import AssistantRuntime, Pipeline
+from bridge.pipeline import AssistantRuntime, IntakeLimits, Pipeline
+from bridge.recovery import Recovered
+from bridge.recovery import recover as recover_work
 from bridge.serving import ServerLimits, ServerStats, running_server
 from bridge.startup import check_startup
+from bridge.state import Role, Store, open_store
+from bridge.state.lease import Membership, Occupied
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ class Bridge:
         encodings: Encodings | None = None,
         prompts_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        role: Role = Role.SERVE,
     ) -> None:
         # Every start-up check that needs no network; `bridge config check` runs the same.
         self._checked = check_startup(config, prompts_dir=prompts_dir)
@@ -71,6 +77,7 @@ class Bridge:
         self._given_store = store
         self._encodings = encodings
         self._clock = clock
+        self.role = role
         self._stack = AsyncExitStack()
         self._stopping = anyio.Event()
         self.clients: dict[str, DingTalkClient] = {}
@@ -78,6 +85,7 @@ class Bridge:
         self.streams: dict[str, StreamClient] = {}
         self.http_url: str | None = None
         self.http_stats = ServerStats()
+        self._fatal: BaseException | None = None
         self.serving = anyio.Event()
 
     # ---------------------------------------------------------------- lifecycle
@@ -100,6 +108,13 @@ class Bridge:
 
     async def _start(self) -> None:
         config = self.config
+        # First, before anything is loaded or logged: a refused second instance ends
+        # with one line and nothing else.
+        store = self._given_store
+        if store is None:
+            store = await self._stack.enter_async_context(open_store(config.serve.state))
+        self.store: Store = store
+        self.membership = await self._join(store)
         encodings = self._encodings
         if encodings is None:
             encodings = await anyio.to_thread.run_sync(load_encodings)
@@ -114,13 +129,21 @@ class Bridge:
         runtimes: dict[str, AssistantRuntime] = {}
         for assistant in config.assistants:
             runtimes[assistant.name] = self._runtime(assistant, encodings)
-        self.store = self._given_store or await self._open_store()
+        serve = config.serve
         self.pipeline = await self._stack.enter_async_context(
             Pipeline(
                 runtimes,
                 self.store,
                 config.memory,
-                max_concurrent=config.serve.max_concurrent_replies,
+                max_concurrent=serve.max_concurrent_replies,
+                intake=IntakeLimits(
+                    per_conversation=serve.max_queued_per_conversation,
+                    total=serve.max_queued,
+                    retry_after=serve.busy_retry_after,
+                    replay_max_age=serve.replay_max_age,
+                    lost_notice=serve.lost_notice,
+                ),
+                owner=self.membership.id,
                 clock=self._clock,
             )
         )
@@ -129,7 +152,30 @@ class Bridge:
             robot_codes={a.name: a.robot for a in config.assistants},
             clock=self._clock,
         )
-        await self.recover()
+        if self.role is not Role.SEND:
+            # `bridge send` recovers nothing: what it finds open may be a running
+            # service's, and that service (or the next one) recovers its own.
+            await self.recover()
+
+    async def _join(self, store: Store) -> Membership:
+        """Register this process as an owner in ``store``; refuse a second ``bridge serve``."""
+        membership = Membership(
+            store,
+            role=self.role,
+            lease=self.config.serve.instance_lease,
+            clock=self._clock,
+            exclusive=self.role is Role.SERVE and not store.shared,
+        )
+        try:
+            return await self._stack.enter_async_context(membership)
+        except Occupied as exc:
+            holder = exc.holder
+            raise ConfigError(
+                f"{self.config.serve.state} is held by another bridge serve (pid {holder.pid}"
+                f" on {holder.host}); several instances need a shared backend such as Redis"
+                " (not yet available)",
+                key="serve.state",
+            ) from None
 
     def _runtime(self, assistant: AssistantConfig, encodings: Encodings) -> AssistantRuntime:
         client = DingTalkClient(
@@ -154,39 +200,24 @@ class Bridge:
             budget_interval=lambda live: per_call * live,
         )
 
-    async def _open_store(self) -> Store:
-        path = self.config.serve.state
-        if path == ":memory:":
-            return MemoryStore()
-        return await self._stack.enter_async_context(SqliteStore(path))
-
-    async def recover(self) -> int:
-        """Close every message a previous process left open; returns how many."""
-        closed = 0
-        for message in await self.store.open_messages():
-            factory = self.factories.get(message.assistant)
-            if factory is None:
-                log.warning(
-                    "open message %s of unknown assistant %s dropped",
-                    message.message_id,
-                    message.assistant,
-                )
-                await self.store.closed(message.message_id)
-                continue
-            notice = self.config.assistant(message.assistant).pacing.failure_notice
-            try:
-                with anyio.fail_after(self.config.dingtalk.timeout * 2):
-                    await factory.recover(
-                        message.surface, message.handle, with_notice(message.text, notice)
-                    )
-            except (PlatformError, TimeoutError) as exc:
-                # Left in the store: the next start-up tries again.
-                log.warning("could not close message %s left open: %s", message.message_id, exc)
-                continue
-            await self.store.closed(message.message_id)
-            closed += 1
-            log.info("closed message %s left open by a previous run", message.message_id)
-        return closed
+    async def recover(self) -> Recovered:
+        """Close what gone processes left open and queue their journaled Turns again."""
+        recovered = await recover_work(
+            store=self.store,
+            owner=self.membership.id,
+            config=self.config,
+            factories=self.factories,
+            pipeline=self.pipeline,
+            clock=self._clock,
+        )
+        if recovered.closed or recovered.skipped or recovered.replayed:
+            log.info(
+                "recovered: %d messages closed, %d skipped, %d Turns replayed",
+                recovered.closed,
+                recovered.skipped,
+                recovered.replayed,
+            )
+        return recovered
 
     # ---------------------------------------------------------------- doors
 
@@ -204,6 +235,13 @@ class Bridge:
             self.serving.set()
             await self._stopping.wait()
             tg.cancel_scope.cancel()
+        if self._fatal is not None:
+            raise self._fatal  # a request's SystemExit or the like: it ends the process
+
+    def _fail(self, error: BaseException) -> None:
+        """A door met a BaseException that must end the process: stop, re-raise in serve."""
+        self._fatal = error
+        self.stop()
 
     def stop(self) -> None:
         """Stop intake and end ``serve`` (SIGTERM); replies in flight finish on exit."""
@@ -224,6 +262,7 @@ class Bridge:
             body_timeout=serve.body_timeout,
             max_requests=serve.max_requests,
             clock=self._clock,
+            on_fatal=self._fail,
         )
         limits = ServerLimits(
             header_timeout=serve.header_timeout,
@@ -249,6 +288,7 @@ class Bridge:
                 self.clients[assistant.name], self.config.serve.busy_reply, clock=self._clock
             ),
             clock=self._clock,
+            display_names=assistant.display_names,
         )
         return StreamClient(
             self.http,
@@ -271,13 +311,32 @@ class Bridge:
         return await self._pushes.send(assistant, to, prompt)
 
     def health(self) -> dict[str, Any]:
+        """Liveness counters: this process's replies, and the store's as of the last beat.
+
+        ``replies_running``: answers streaming now; ``replies_queued``: accepted Turns
+        waiting for their turn; ``turns_journaled``: this process's Turns in the journal
+        (queued, running or finishing); ``state``: the whole store's journal, open
+        messages and instances, read at the last heartbeat (every third of the lease).
+        """
         stats = self.pipeline.stats
+        counts = self.membership.counts
         return {
             "assistants": [a.name for a in self.config.assistants],
             "replies_running": stats.running,
             "replies_queued": stats.queued,
+            "turns_journaled": stats.journaled,
             "answered": stats.answered,
             "failed": stats.failed,
             "duplicates": stats.duplicates,
+            "busy": stats.busy,
+            "replayed": stats.replayed,
+            "lost": stats.lost,
+            "state": None
+            if counts is None
+            else {
+                "journaled": counts.journaled,
+                "open_messages": counts.open_messages,
+                "instances": counts.instances,
+            },
             "stream_connections": {n: s.stats.connections for n, s in self.streams.items()},
         }

@@ -157,13 +157,14 @@ def send(
 
 async def _send(config: Config, assistant: str | None, to: str, prompt: str) -> bool:
     from bridge.app import Bridge
+    from bridge.state import Role
 
     no_doors = config.model_copy(
         update={"serve": config.serve.model_copy(update={"stream": False, "http": False})}
     )
     name = assistant or config.assistants[0].name
     config.assistant(name)  # an unknown name is a ConfigError before anything starts
-    async with Bridge(no_doors, os.environ) as bridge:
+    async with Bridge(no_doors, os.environ, role=Role.SEND) as bridge:
         result = await bridge.send(name, to, prompt)
     if result is None:
         typer.echo(f"error: no surface of {name} can reach {to}", err=True)

@@ -210,6 +210,15 @@ class ServeConfig(_Model):
     grace_period: NonNegativeFloat = 20.0
     state: str = "bridge-state.sqlite3"
     prompts_dir: str = "prompts"
+    # The Turn journal (README, "State"): bounds, and what happens after a crash.
+    max_queued_per_conversation: PositiveInt = 20
+    max_queued: PositiveInt = 2000
+    busy_retry_after: PositiveFloat = 10.0
+    replay_max_age: PositiveFloat = 3600.0
+    lost_notice: Annotated[str, Field(min_length=1)] = (
+        "（抱歉，服务重启，这条消息的回答已丢失，请重新提问）"
+    )
+    instance_lease: Annotated[float, Field(ge=1.0)] = 30.0
     log_format: Literal["text", "json"] = "text"
     # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
     header_timeout: PositiveFloat = 10.0

@@ -1,122 +1,139 @@
-"""The pipeline: accepted Turns in, answers out (design.md §2, middle column).
+"""The pipeline: accepted Turns in, answers out, and nothing accepted is ever lost.
 
-For each Turn, in this order:
+**Accepting** (``accept``, awaited by the inbound doors before they ACK): the Turn is
+written to the store's **Turn journal** together with the claim of its delivery ids
+(frame id, ``msgId``…), in one atomic step, *before* the door hears ``ACCEPTED``
+(``bridge.admission``). So:
 
-1. **dedup**: its delivery ids (frame id, ``msgId``, action token) are claimed in the
-   store; a redelivery is dropped here, so it never produces a second answer;
-2. **one reply at a time per conversation**: Turns of one conversation queue in arrival
-   order (never dropped); different conversations run in parallel, up to a global limit;
-3. **prompt**: the assistant's system prompt for the conversation type, the remembered
-   history (per conversation, or per sender in groups), the user's text, trimmed oldest
-   first to the model's token budget;
-4. **answer**: the model's stream goes through the relay to the surfaces the router
-   offers (journaled, so a crash cannot leave a message open);
-5. **remember**: a complete answer becomes history for the next turn.
+- a redelivery is ``DUPLICATE`` (its ids are claimed; and while the Turn waits for its
+  answer the claim never expires, so it is never dropped as new nor answered twice);
+- past ``IntakeLimits.per_conversation`` Turns waiting in one conversation, or
+  ``IntakeLimits.total`` in all, the Turn is ``BUSY`` with a ``retry_after``, and nothing
+  is recorded: the sender (DingTalk) comes back later;
+- once intake stops (shutdown) it is ``CLOSED``.
 
-``accept`` decides about a Turn (accepted, duplicate, closed: ``bridge.admission``)
-without any model work: inbound doors await it before they ACK.
-``answer`` runs one Turn to the end and returns the relay's result (``bridge send``,
-the push API). Shutdown: ``stop_intake`` refuses new Turns, ``drain`` waits for the
-queued and running ones up to a grace period, and leaving the ``async with`` block
-cancels the rest, whose relays still close their messages (shielded, bounded).
+**Answering**: accepted Turns queue in memory per conversation (one lane each, arrival
+order, one answer at a time); conversations run in parallel up to ``max_concurrent``
+(``bridge.answerer``). A Turn leaves the journal only when its answer is delivered or it
+has definitively failed (the user was shown the failure, or nothing could ever answer
+it). A crash, a kill or a shutdown whose grace ran out leaves the rest journaled.
+
+**Replay** (``replay``, after a start-up adopted the journal entries of processes that are
+gone, ``bridge.recovery``): each entry is queued again in its original order; one older
+than ``IntakeLimits.replay_max_age`` is not answered, the user is told once that the
+answer was lost (``lost_notice``) and the entry is removed.
+
+``answer`` runs one Turn at once with no journal (``bridge send``, the push API: their
+caller waits for the result and sees a failure). Shutdown: ``stop_intake`` refuses new
+Turns, ``drain`` waits for the queued and running ones up to a grace period, and leaving
+the ``async with`` block cancels the rest, whose relays still close their messages
+(shielded, bounded); their journal entries stay for the next start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from bridge.admission import ACCEPTED, Admission, Outcome
-from bridge.config import AssistantConfig, MemoryConfig
-from bridge.conversation.prompts import PromptContext, PromptSet
-from bridge.conversation.store import Exchange, Store
-from bridge.core.events import LLMEvent
-from bridge.delivery.journal import JournaledSurface
-from bridge.delivery.relay import RelayResult, relay
-from bridge.delivery.router import SurfaceHealth, candidates
-from bridge.delivery.surface import Surface
-from bridge.errors import (
-    InboundError,
-    PlatformError,
-    PlatformPermissionDenied,
-    PlatformQuotaExceeded,
-    PlatformRejected,
+from bridge.answerer import (
+    Answerer,
+    AnswerSource,
+    AnswerStats,
+    AssistantRuntime,
+    surface_is_broken,
 )
-from bridge.llm.messages import ChatMessage
+from bridge.config import MemoryConfig
+from bridge.delivery.relay import RelayResult
+from bridge.delivery.router import SurfaceHealth
+from bridge.errors import InboundError, StateError
 from bridge.logcontext import install as install_log_context
-from bridge.logcontext import reply_context
-from bridge.turn import ConversationType, Turn
+from bridge.state import JournalEntry, Store, Verdict
+from bridge.turn import Turn
+
+__all__ = [
+    "AnswerSource",
+    "AssistantRuntime",
+    "IntakeLimits",
+    "Pipeline",
+    "PipelineStats",
+    "fingerprint",
+    "surface_is_broken",
+]
 
 log = logging.getLogger(__name__)
 
 
-def surface_is_broken(error: Exception) -> bool:
-    """True when ``error`` says the surface cannot work for this app for a while.
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """How much may wait, and what happens to what waited too long (``[serve]`` keys)."""
 
-    "Permission denied" (a scope not granted, "ai assistant not found"), "not supported"
-    (a content type the API refuses) and the org's spent quota are properties of the app,
-    not of one message; an expired webhook, a rate limit or a 500 are not.
-    """
-    if isinstance(error, PlatformPermissionDenied | PlatformQuotaExceeded):
-        return True
-    return isinstance(error, PlatformRejected) and error.code == "invalid.content.type"
-
-
-class AnswerSource(Protocol):
-    """Where answers come from: ``bridge.llm.source.LLMSource`` in production."""
-
-    def stream(
-        self, messages: Sequence[ChatMessage]
-    ) -> AbstractAsyncContextManager[AsyncIterator[LLMEvent]]: ...
-
-
-Trim = Callable[[ChatMessage, list[ChatMessage], ChatMessage, int], list[ChatMessage]]
-BuildSurface = Callable[[Turn, str], Surface]
-
-
-@dataclass(frozen=True)
-class AssistantRuntime:
-    """Everything the pipeline needs to answer for one assistant."""
-
-    config: AssistantConfig
-    prompts: PromptSet
-    source: AnswerSource
-    trim: Trim
-    build_surface: BuildSurface
-    # The interval the shared rate budget allows each of ``n`` live messages.
-    budget_interval: Callable[[int], float] = lambda live: 0.0
+    per_conversation: int = 20
+    total: int = 2000
+    retry_after: float = 10.0
+    replay_max_age: float = 3600.0
+    lost_notice: str = "（抱歉，服务重启，这条消息的回答已丢失，请重新提问）"
 
 
 @dataclass
-class PipelineStats:
-    """Counters for /healthz, logs and tests."""
+class PipelineStats(AnswerStats):
+    """Counters for /healthz, logs and tests (answers' counters from ``AnswerStats``).
+
+    ``queued``: accepted Turns of this process not yet running; ``journaled``: its
+    entries in the Turn journal (queued, running, or being finished).
+    """
 
     accepted: int = 0
     duplicates: int = 0
-    answered: int = 0
-    failed: int = 0
-    unanswerable: int = 0
-    running: int = 0
+    busy: int = 0
     queued: int = 0
+    journaled: int = 0
+    replayed: int = 0
+    lost: int = 0
+
+
+def fingerprint(delivery_id: str) -> str:
+    """What the store keeps of a delivery id: a hash (an action's id can be its token)."""
+    return hashlib.blake2b(delivery_id.encode(), digest_size=16).hexdigest()
+
+
+def _shown(delivery_ids: Sequence[str]) -> str:
+    """Delivery ids for a log line; an action's may be its conversationToken: masked."""
+    return ",".join("act:…" if i.startswith("act:") else i for i in delivery_ids)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One journaled Turn waiting in its lane; ``lost`` means: tell, do not answer."""
+
+    entry: JournalEntry
+    turn: Turn
+    lost: bool = False
 
 
 @dataclass
 class _Lane:
     """The queue of one conversation; a worker drains it, one Turn at a time."""
 
-    turns: deque[Turn] = field(default_factory=deque)
+    jobs: deque[_Job] = field(default_factory=deque)
 
 
 class Pipeline:
-    """Runs Turns to answers; use as ``async with Pipeline(...) as pipeline``."""
+    """Runs Turns to answers; use as ``async with Pipeline(...) as pipeline``.
+
+    ``owner`` is this process's instance id (``bridge.state.lease``), recorded on its
+    journal entries and open messages; "" (tests) records them as nobody's.
+    """
 
     def __init__(
         self,
@@ -125,26 +142,36 @@ class Pipeline:
         memory: MemoryConfig,
         *,
         max_concurrent: int,
+        intake: IntakeLimits | None = None,
+        owner: str = "",
         health: SurfaceHealth | None = None,
         clock: Callable[[], float],
         today: Callable[[], datetime] = datetime.now,
     ) -> None:
-        self._runtimes = runtimes
+        self.stats = PipelineStats()
+        self._answerer = Answerer(
+            runtimes,
+            store,
+            memory,
+            max_concurrent=max_concurrent,
+            stats=self.stats,
+            owner=owner,
+            health=health,
+            clock=clock,
+            today=today,
+        )
         self._store = store
         self._memory = memory
-        self._limiter = anyio.CapacityLimiter(max_concurrent)
-        self._health = health or SurfaceHealth()
+        self._intake = intake or IntakeLimits()
+        self._owner = owner
         self._clock = clock
-        self._today = today
         self._lanes: dict[str, _Lane] = {}
-        self._admitting = 0  # Turns between accept and the end of their lane's work
-        self._live: dict[str, int] = {}  # replies streaming now, per assistant
+        self._busy = 0  # accepts in progress + jobs in lanes: drain waits for all of them
         self._accepting = False
         self._idle = anyio.Event()
         self._idle.set()
         self._tg: TaskGroup | None = None
         self._stack = AsyncExitStack()
-        self.stats = PipelineStats()
         install_log_context()
 
     async def __aenter__(self) -> Pipeline:
@@ -153,7 +180,8 @@ class Pipeline:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
-        # Leaving cancels what still runs; each relay closes its message on the way out.
+        # Leaving cancels what still runs; each relay closes its message on the way out,
+        # and the journal keeps every Turn not finished for the next start.
         self._accepting = False
         tg, self._tg = self._tg, None
         if tg is not None:
@@ -163,29 +191,87 @@ class Pipeline:
     # ------------------------------------------------------------------ intake
 
     async def accept(self, turn: Turn) -> Admission:
-        """Take ``turn`` for answering, or say why not; returns before any model work.
-
-        A redelivery (any of its delivery ids seen within ``dedup_ttl``) is a duplicate;
-        once intake has stopped every Turn is refused as closed.
-        """
-        if not self._accepting or self._tg is None:
+        """Journal ``turn`` for answering, or say why not; returns before any model work."""
+        if not self._accepting:
             return Admission(Outcome.CLOSED, "bridge is shutting down")
-        if turn.assistant not in self._runtimes:
+        if not self._answerer.knows(turn.assistant):
             raise InboundError(f"no assistant named {turn.assistant!r}", status=404)
-        if turn.delivery_ids and not await self._store.claim(
-            list(turn.delivery_ids), now=self._clock(), ttl=self._memory.dedup_ttl
-        ):
+        now = self._clock()
+        entry = JournalEntry(
+            turn_id=uuid.uuid4().hex,
+            lane=f"{turn.assistant}/{turn.conversation_key}",
+            payload=turn.to_json(),
+            accepted_at=now,
+            owner=self._owner,
+            delivery_keys=tuple(dict.fromkeys(fingerprint(i) for i in turn.delivery_ids)),
+        )
+        self._hold()
+        try:
+            # Shielded: once the store has journaled the Turn, it must reach its lane
+            # even if the door gives up waiting (a cancelled door would orphan it).
+            with anyio.CancelScope(shield=True):
+                verdict = await self._store.admit(
+                    entry,
+                    now=now,
+                    dedup_ttl=self._memory.dedup_ttl,
+                    max_per_lane=self._intake.per_conversation,
+                    max_total=self._intake.total,
+                )
+                if verdict is Verdict.ADMITTED:
+                    self.stats.accepted += 1
+                    self.stats.journaled += 1
+                    self._schedule(_Job(entry, turn))
+        finally:
+            self._release()
+        return self._admission(verdict, turn)
+
+    def _admission(self, verdict: Verdict, turn: Turn) -> Admission:
+        if verdict is Verdict.ADMITTED:
+            return ACCEPTED
+        if verdict is Verdict.DUPLICATE:
             self.stats.duplicates += 1
-            log.info("duplicate delivery %s dropped", ",".join(turn.delivery_ids))
+            log.info("duplicate delivery %s dropped", _shown(turn.delivery_ids))
             return Admission(Outcome.DUPLICATE, "already accepted")
-        if not self._accepting or self._tg is None:  # stopped while the claim ran
-            return Admission(Outcome.CLOSED, "bridge is shutting down")
-        self.stats.accepted += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        self._admitting += 1
-        self._tg.start_soon(self._admit, turn)
-        return ACCEPTED
+        self.stats.busy += 1
+        if verdict is Verdict.LANE_FULL:
+            reason = f"{self._intake.per_conversation} messages of this conversation wait already"
+        else:
+            reason = f"{self._intake.total} messages wait already"
+        log.warning("refused a message of %s: %s", turn.conversation_key, reason)
+        return Admission(Outcome.BUSY, reason, retry_after=self._intake.retry_after)
+
+    async def replay(self, entries: Sequence[JournalEntry]) -> int:
+        """Queue journal entries adopted from gone processes, in their order; returns how many.
+
+        An entry older than ``replay_max_age`` is queued to be told it was lost instead;
+        one that cannot be read, or names an assistant no longer configured, is deleted
+        with an error in the log (nobody could ever answer it).
+        """
+        now = self._clock()
+        queued = 0
+        for entry in entries:
+            try:
+                turn = Turn.from_json(entry.payload)
+            except ValueError as exc:
+                log.error("journaled Turn %s dropped, unreadable: %s", entry.turn_id, exc)
+                await self._store.finish(entry.turn_id, now=now)
+                continue
+            if not self._answerer.knows(turn.assistant):
+                log.error(
+                    "journaled Turn %s dropped: no assistant %r is configured",
+                    entry.turn_id,
+                    turn.assistant,
+                )
+                await self._store.finish(entry.turn_id, now=now)
+                continue
+            lost = now - entry.accepted_at > self._intake.replay_max_age
+            self.stats.journaled += 1
+            self.stats.replayed += not lost
+            self._schedule(_Job(entry, turn, lost=lost))
+            queued += 1
+        if queued:
+            log.info("replaying %d journaled Turns left by a previous run", queued)
+        return queued
 
     def stop_intake(self) -> None:
         """Refuse new Turns from now on (SIGTERM); queued ones are still answered."""
@@ -198,150 +284,87 @@ class Pipeline:
             return True
         return False
 
-    async def _admit(self, turn: Turn) -> None:
-        try:
-            key = f"{turn.assistant}/{turn.conversation_key}"
-            lane = self._lanes.get(key)
-            if lane is not None:
-                lane.turns.append(turn)  # its worker will get to it, in order
-                self.stats.queued += 1
-                return
-            lane = self._lanes[key] = _Lane(deque([turn]))
-            await self._work(key, lane)
-        finally:
-            self._admitting -= 1
-            if self._admitting == 0 and not self._lanes:
-                self._idle.set()
+    def _hold(self) -> None:
+        if self._busy == 0:
+            self._idle = anyio.Event()
+        self._busy += 1
+
+    def _release(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+
+    # ------------------------------------------------------------------ lanes
+
+    def _schedule(self, job: _Job) -> None:
+        """Put ``job`` at the end of its lane, starting the lane's worker if it has none."""
+        if self._tg is None:
+            # The pipeline is closing: the entry stays journaled for the next start.
+            self.stats.journaled -= 1
+            return
+        self._hold()
+        self.stats.queued += 1
+        lane = self._lanes.get(job.entry.lane)
+        if lane is not None:
+            lane.jobs.append(job)  # its worker will get to it, in order
+            return
+        self._lanes[job.entry.lane] = lane = _Lane(deque([job]))
+        self._tg.start_soon(self._work, job.entry.lane, lane)
 
     async def _work(self, key: str, lane: _Lane) -> None:
         try:
-            await self._answer_logged(lane.turns.popleft())
-            while lane.turns:
-                self.stats.queued -= 1
-                await self._answer_logged(lane.turns.popleft())
+            while lane.jobs:
+                job = lane.jobs.popleft()
+                try:
+                    await self._run(job)
+                finally:
+                    self._release()
         finally:
             del self._lanes[key]
 
-    # ------------------------------------------------------------------ answering
+    async def _run(self, job: _Job) -> None:
+        """One job to its end; cancellation leaves its entry journaled (it is not done)."""
+        waiting = True
 
-    async def _answer_logged(self, turn: Turn) -> None:
+        def started() -> None:
+            nonlocal waiting
+            if waiting:
+                waiting = False
+                self.stats.queued -= 1
+
         try:
-            await self.answer(turn)
-        except PlatformError as exc:
-            # One conversation's failure stays in its lane; the others go on.
-            log.error("answer for %s failed: %s", turn.conversation_key, exc)
+            if job.lost:
+                started()
+                self.stats.lost += 1
+                log.warning(
+                    "journaled Turn %s is older than %.0fs: telling the user it was lost",
+                    job.entry.turn_id,
+                    self._intake.replay_max_age,
+                )
+                await self._answerer.tell(job.turn, self._intake.lost_notice)
+            else:
+                await self._answerer.answer(job.turn, started=started)
+        except Exception:
+            # The boundary of one unit of work: whatever failed, this conversation's
+            # next Turn and every other conversation go on. The relay has closed what it
+            # opened; retrying a Turn that fails like this would fail again.
+            log.exception("answer for %s failed", job.turn.conversation_key)
+        finally:
+            started()
+        await self._finish(job)
+
+    async def _finish(self, job: _Job) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._store.finish(job.entry.turn_id, now=self._clock())
+            except StateError as exc:
+                # It stays journaled: the next start answers it again, a lesser evil
+                # than losing it.
+                log.error("journaled Turn %s not removed: %s", job.entry.turn_id, exc)
+            self.stats.journaled -= 1
+
+    # ------------------------------------------------------------------ direct
 
     async def answer(self, turn: Turn) -> RelayResult | None:
-        """Answer one Turn now (no dedup, no queue); None when no surface can reach it.
-
-        Every log line written while it runs carries the Turn's ids (``bridge.logcontext``).
-        """
-        with reply_context(turn.assistant, turn.conversation_key):
-            return await self._answer(turn)
-
-    async def _answer(self, turn: Turn) -> RelayResult | None:
-        runtime = self._runtimes[turn.assistant]
-        now = self._clock()
-        names = candidates(turn, runtime.config.delivery.prefer, self._health, now=now)
-        if not names:
-            self.stats.unanswerable += 1
-            log.error(
-                "no surface can answer %s in %s (%s): check [delivery] prefer and the handles",
-                turn.source,
-                turn.conversation_key,
-                turn.conversation_type,
-            )
-            return None
-        surfaces = [
-            JournaledSurface(
-                runtime.build_surface(turn, name),
-                self._store,
-                assistant=turn.assistant,
-                clock=self._clock,
-            )
-            for name in names
-        ]
-        name = turn.assistant
-        memory_key = self._memory_key(turn)
-        async with self._limiter:
-            self.stats.running += 1
-            self._live[name] = self._live.get(name, 0) + 1
-            try:
-                messages = await self._prompt(runtime, turn, memory_key)
-                result = await relay(
-                    runtime.source.stream(messages),
-                    surfaces,
-                    runtime.config.pacing,
-                    budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
-                    on_surface_error=lambda s, e: self._surface_failed(turn, s, e),
-                    deadline=runtime.config.delivery.deadline,
-                )
-            finally:
-                self.stats.running -= 1
-                self._live[name] -= 1
-        calls = result.opens + result.updates + result.closes + result.send_once
-        log.info(
-            "reply %s on %s after %d calls",
-            "delivered" if result.ok else "failed",
-            result.surface or "no surface",
-            calls,
-        )
-        if result.ok:
-            self.stats.answered += 1
-            await self._store.remember(
-                memory_key,
-                Exchange(user=turn.text, assistant=result.text, at=self._clock()),
-                limit=self._memory.turns,
-            )
-        else:
-            self.stats.failed += 1
-        return result
-
-    def _surface_failed(self, turn: Turn, surface: Surface, error: Exception) -> None:
-        runtime = self._runtimes[turn.assistant]
-        if not surface_is_broken(error):
-            return  # transient or specific to this message: the surface stays up
-        log.warning(
-            "surface %s of %s marked down for %.0fs: %s",
-            surface.name,
-            turn.assistant,
-            runtime.config.delivery.down_for,
-            error,
-        )
-        self._health.mark_down(
-            turn.assistant,
-            surface.name,
-            now=self._clock(),
-            down_for=runtime.config.delivery.down_for,
-        )
-
-    async def _prompt(
-        self, runtime: AssistantRuntime, turn: Turn, memory_key: str
-    ) -> list[ChatMessage]:
-        context = PromptContext(
-            assistant_name=runtime.config.name,
-            sender_name=turn.sender.nick or "用户",
-            conversation_title=turn.conversation_title,
-            conversation_type=turn.conversation_type.value,
-            date=self._today().date(),
-        )
-        system = ChatMessage.system(runtime.prompts.render(context))
-        exchanges = await self._store.history(
-            memory_key,
-            now=self._clock(),
-            ttl=self._memory.ttl,
-            limit=self._memory.turns,
-        )
-        history: list[ChatMessage] = []
-        for exchange in exchanges:
-            history += [ChatMessage.user(exchange.user), ChatMessage.assistant(exchange.assistant)]
-        llm = runtime.config.llm
-        budget = llm.context_tokens - llm.max_output_tokens
-        return runtime.trim(system, history, ChatMessage.user(turn.text), budget)
-
-    def _memory_key(self, turn: Turn) -> str:
-        key = f"{turn.assistant}/{turn.conversation_key}"
-        if turn.conversation_type is ConversationType.GROUP and self._memory.per_sender_in_groups:
-            sender = turn.sender.staff_id or turn.sender.union_id or turn.sender.nick
-            key += f"/{sender}"
-        return key
+        """Answer one Turn now (no journal, no queue); None when no surface can reach it."""
+        return await self._answerer.answer(turn)

@@ -1,12 +1,14 @@
 """Journaling surfaces: every opened message is on disk until it is closed.
 
-``JournaledSurface`` wraps a surface so that ``open`` records the message (its surface
-and its ``handle``) in the ``Store``, each update refreshes the recorded text, and a
-successful ``close`` forgets it. If the process dies in between, the next start-up finds
-the record and hands the handle to the surface kind's ``recover``, which closes the
-message with the text it had and a notice (``Bridge.recover``): a kill must never leave
-a chat showing "思考中" forever. A message without a handle is not journaled: nothing
-could close it.
+``JournaledSurface`` wraps a surface so that ``open`` records the message (its surface,
+its ``handle`` and its ``owner``, the process streaming it) in the ``Store``, each update
+refreshes the recorded text, and a successful ``close`` deletes the record (the handle
+is a credential). If the process dies in between, the next start-up finds the record,
+ownerless now, and hands the handle to the surface kind's ``recover``, which closes the
+message with the text it had and a notice (``bridge.recovery``): a kill must never leave
+a chat showing "思考中" forever. While its owner lives, nobody else touches it (a
+``bridge send`` beside a ``bridge serve``). A message without a handle is not journaled:
+nothing could close it.
 
 A close that fails keeps the record on purpose: the relay then sends the full text
 through a one-shot surface, and the next start-up still closes the stuck bubble.
@@ -19,9 +21,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from bridge.conversation.store import OpenMessage, Store
 from bridge.delivery.surface import LiveMessage, Surface
 from bridge.logcontext import note_surface
+from bridge.state import OpenMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,19 @@ class JournaledSurface:
     """A surface whose opened messages are journaled in ``store``."""
 
     def __init__(
-        self, inner: Surface, store: Store, *, assistant: str, clock: Callable[[], float]
+        self,
+        inner: Surface,
+        store: Store,
+        *,
+        assistant: str,
+        clock: Callable[[], float],
+        owner: str = "",
     ) -> None:
         self._inner = inner
         self._store = store
         self._assistant = assistant
         self._clock = clock
+        self._owner = owner  # "" records the message as nobody's: any start-up may close it
 
     @property
     def name(self) -> str:
@@ -83,6 +92,7 @@ class JournaledSurface:
             handle=dict(handle),
             text="",
             opened_at=self._clock(),
+            owner=self._owner,
         )
         await self._store.opened(record)
         note_surface(record.surface, record.message_id)

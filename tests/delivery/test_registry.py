@@ -29,7 +29,6 @@ from bridge.config import (
     parse_config,
 )
 from bridge.conversation.prompts import PromptSet, PromptTemplate
-from bridge.conversation.store import MemoryStore
 from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.delivery import registry
 from bridge.delivery.factory import SurfaceFactory
@@ -41,6 +40,7 @@ from bridge.dingtalk.client import DingTalkClient
 from bridge.errors import ConfigError
 from bridge.llm.messages import ChatMessage
 from bridge.pipeline import AssistantRuntime, Pipeline
+from bridge.state import MemoryStore
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn
 
 pytestmark = pytest.mark.anyio

@@ -28,7 +28,7 @@ async def test_every_line_of_a_streamed_reply_names_its_conversation_and_reply(
     records = [r for r in caplog.records if not r.name.startswith(ELSEWHERE)]
     calls = [r for r in records if r.name == "bridge.dingtalk.client"]
     assert len(calls) >= result.opens + result.updates + result.closes
-    [summary] = [r for r in records if r.name == "bridge.pipeline" and "reply" in r.getMessage()]
+    [summary] = [r for r in records if r.name == "bridge.answerer" and "reply" in r.getMessage()]
     conversation, reply = summary.conversation, summary.reply
     assert conversation == "push:group:cid-group"
     assert reply

@@ -1,0 +1,283 @@
+"""The answerer: one Turn to one answer, now (design.md §2, middle column, steps 3 to 5).
+
+``Answerer.answer(turn)`` does, for one Turn, with no queue and no dedup (the pipeline
+does those):
+
+1. **route**: the surfaces the router offers for the Turn (preference, handles, health);
+2. **prompt**: the assistant's system prompt for the conversation type, the remembered
+   history (per conversation, or per sender in groups), the user's text, trimmed oldest
+   first to the model's token budget;
+3. **answer**: the model's stream goes through the relay to those surfaces, each
+   journaled (``bridge.delivery.journal``) under this process's owner id, so a crash
+   cannot leave a message open;
+4. **remember**: a complete answer becomes history for the next turn.
+
+At most ``max_concurrent`` answers run at once across every conversation; a Turn waits
+for a slot before its prompt is built. ``Answerer.tell(turn, text)`` sends a short notice
+once, through the first surface that takes it (the "answer was lost" notice of replay).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import anyio
+
+from bridge.config import AssistantConfig, MemoryConfig
+from bridge.conversation.prompts import PromptContext, PromptSet
+from bridge.core.events import LLMEvent
+from bridge.delivery.journal import JournaledSurface
+from bridge.delivery.relay import RelayResult, relay
+from bridge.delivery.router import SurfaceHealth, candidates
+from bridge.delivery.surface import Surface
+from bridge.errors import (
+    PlatformError,
+    PlatformPermissionDenied,
+    PlatformQuotaExceeded,
+    PlatformRejected,
+)
+from bridge.llm.messages import ChatMessage
+from bridge.logcontext import reply_context
+from bridge.state import Exchange, Store
+from bridge.turn import ConversationType, Turn
+
+__all__ = [
+    "AnswerSource",
+    "AnswerStats",
+    "Answerer",
+    "AssistantRuntime",
+    "BuildSurface",
+    "Trim",
+    "surface_is_broken",
+]
+
+log = logging.getLogger(__name__)
+
+
+def surface_is_broken(error: Exception) -> bool:
+    """True when ``error`` says the surface cannot work for this app for a while.
+
+    "Permission denied" (a scope not granted, "ai assistant not found"), "not supported"
+    (a content type the API refuses) and the org's spent quota are properties of the app,
+    not of one message; an expired webhook, a rate limit or a 500 are not.
+    """
+    if isinstance(error, PlatformPermissionDenied | PlatformQuotaExceeded):
+        return True
+    return isinstance(error, PlatformRejected) and error.code == "invalid.content.type"
+
+
+class AnswerSource(Protocol):
+    """Where answers come from: ``bridge.llm.source.LLMSource`` in production."""
+
+    def stream(
+        self, messages: Sequence[ChatMessage]
+    ) -> AbstractAsyncContextManager[AsyncIterator[LLMEvent]]: ...
+
+
+Trim = Callable[[ChatMessage, list[ChatMessage], ChatMessage, int], list[ChatMessage]]
+BuildSurface = Callable[[Turn, str], Surface]
+
+
+@dataclass(frozen=True)
+class AssistantRuntime:
+    """Everything the answerer needs to answer for one assistant."""
+
+    config: AssistantConfig
+    prompts: PromptSet
+    source: AnswerSource
+    trim: Trim
+    build_surface: BuildSurface
+    # The interval the shared rate budget allows each of ``n`` live messages.
+    budget_interval: Callable[[int], float] = lambda live: 0.0
+
+
+@dataclass
+class AnswerStats:
+    """Counters of answers, for /healthz, logs and tests."""
+
+    answered: int = 0
+    failed: int = 0
+    unanswerable: int = 0
+    running: int = 0
+
+
+class Answerer:
+    """Answers Turns on the assistants' surfaces, at most ``max_concurrent`` at once."""
+
+    def __init__(
+        self,
+        runtimes: Mapping[str, AssistantRuntime],
+        store: Store,
+        memory: MemoryConfig,
+        *,
+        max_concurrent: int,
+        stats: AnswerStats,
+        owner: str = "",
+        health: SurfaceHealth | None = None,
+        clock: Callable[[], float],
+        today: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self._runtimes = runtimes
+        self._store = store
+        self._memory = memory
+        self._limiter = anyio.CapacityLimiter(max_concurrent)
+        self._stats = stats
+        self._owner = owner
+        self._health = health or SurfaceHealth()
+        self._clock = clock
+        self._today = today
+        self._live: dict[str, int] = {}  # replies streaming now, per assistant
+
+    def knows(self, assistant: str) -> bool:
+        """True when ``assistant`` is configured here."""
+        return assistant in self._runtimes
+
+    async def answer(
+        self, turn: Turn, *, started: Callable[[], None] = lambda: None
+    ) -> RelayResult | None:
+        """Answer ``turn`` now; None when no surface can reach it.
+
+        ``started`` is called once the Turn has a slot (it stops waiting, starts running).
+        Every log line written meanwhile carries the Turn's ids (``bridge.logcontext``).
+        """
+        with reply_context(turn.assistant, turn.conversation_key):
+            return await self._answer(turn, started)
+
+    async def tell(self, turn: Turn, text: str) -> str | None:
+        """Send ``text`` once as a finished message; the surface that took it, or None."""
+        runtime = self._runtimes[turn.assistant]
+        with reply_context(turn.assistant, turn.conversation_key):
+            now = self._clock()
+            for name in candidates(turn, runtime.config.delivery.prefer, self._health, now=now):
+                surface = runtime.build_surface(turn, name)
+                with anyio.move_on_after(runtime.config.pacing.close_timeout) as scope:
+                    try:
+                        await surface.send_once(text)
+                    except PlatformError as exc:
+                        log.warning("notice not sent on %s: %s", name, exc)
+                        self._surface_failed(turn, surface, exc)
+                        continue
+                if scope.cancelled_caught:
+                    log.warning("notice not sent on %s: timed out", name)
+                    continue
+                return name
+            log.error("no surface could take the notice for %s", turn.conversation_key)
+            return None
+
+    async def _answer(self, turn: Turn, started: Callable[[], None]) -> RelayResult | None:
+        runtime = self._runtimes[turn.assistant]
+        now = self._clock()
+        names = candidates(turn, runtime.config.delivery.prefer, self._health, now=now)
+        if not names:
+            self._stats.unanswerable += 1
+            log.error(
+                "no surface can answer %s in %s (%s): check [delivery] prefer and the handles",
+                turn.source,
+                turn.conversation_key,
+                turn.conversation_type,
+            )
+            return None
+        surfaces = [
+            JournaledSurface(
+                runtime.build_surface(turn, name),
+                self._store,
+                assistant=turn.assistant,
+                clock=self._clock,
+                owner=self._owner,
+            )
+            for name in names
+        ]
+        name = turn.assistant
+        memory_key = self.memory_key(turn)
+        async with self._limiter:
+            started()
+            self._stats.running += 1
+            self._live[name] = self._live.get(name, 0) + 1
+            try:
+                messages = await self._prompt(runtime, turn, memory_key)
+                result = await relay(
+                    runtime.source.stream(messages),
+                    surfaces,
+                    runtime.config.pacing,
+                    budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
+                    on_surface_error=lambda s, e: self._surface_failed(turn, s, e),
+                    deadline=runtime.config.delivery.deadline,
+                )
+            finally:
+                self._stats.running -= 1
+                self._live[name] -= 1
+        calls = result.opens + result.updates + result.closes + result.send_once
+        log.info(
+            "reply %s on %s after %d calls",
+            "delivered" if result.ok else "failed",
+            result.surface or "no surface",
+            calls,
+        )
+        if result.ok:
+            self._stats.answered += 1
+            now = self._clock()
+            await self._store.remember(
+                memory_key,
+                Exchange(user=turn.text, assistant=result.text, at=now),
+                limit=self._memory.turns,
+                now=now,
+                ttl=self._memory.ttl,
+            )
+        else:
+            self._stats.failed += 1
+        return result
+
+    def _surface_failed(self, turn: Turn, surface: Surface, error: Exception) -> None:
+        runtime = self._runtimes[turn.assistant]
+        if not surface_is_broken(error):
+            return  # transient or specific to this message: the surface stays up
+        log.warning(
+            "surface %s of %s marked down for %.0fs: %s",
+            surface.name,
+            turn.assistant,
+            runtime.config.delivery.down_for,
+            error,
+        )
+        self._health.mark_down(
+            turn.assistant,
+            surface.name,
+            now=self._clock(),
+            down_for=runtime.config.delivery.down_for,
+        )
+
+    async def _prompt(
+        self, runtime: AssistantRuntime, turn: Turn, memory_key: str
+    ) -> list[ChatMessage]:
+        context = PromptContext(
+            assistant_name=runtime.config.name,
+            sender_name=turn.sender.nick or "用户",
+            conversation_title=turn.conversation_title,
+            conversation_type=turn.conversation_type.value,
+            date=self._today().date(),
+        )
+        system = ChatMessage.system(runtime.prompts.render(context))
+        exchanges = await self._store.history(
+            memory_key,
+            now=self._clock(),
+            ttl=self._memory.ttl,
+            limit=self._memory.turns,
+        )
+        history: list[ChatMessage] = []
+        for exchange in exchanges:
+            history += [ChatMessage.user(exchange.user), ChatMessage.assistant(exchange.assistant)]
+        llm = runtime.config.llm
+        budget = llm.context_tokens - llm.max_output_tokens
+        return runtime.trim(system, history, ChatMessage.user(turn.text), budget)
+
+    def memory_key(self, turn: Turn) -> str:
+        """Where ``turn``'s history lives: the conversation, or its sender in a group."""
+        key = f"{turn.assistant}/{turn.conversation_key}"
+        if turn.conversation_type is ConversationType.GROUP and self._memory.per_sender_in_groups:
+            sender = turn.sender.staff_id or turn.sender.union_id or turn.sender.nick
+            key += f"/{sender}"
+        return key

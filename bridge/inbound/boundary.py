@@ -10,8 +10,10 @@ message id), filled in by the door as it learns it (``learn``). When the work fa
   with its traceback and the Arrival's ids, the sender gets a 500 (HTTP: a JSON
   ``{"error": …}``; Stream: an ACK with code 500), and the service goes on;
 - a ``BaseException`` (cancellation, ``KeyboardInterrupt``, ``SystemExit``) is never
-  caught here: cancellation must propagate, and the others stop the process as they
-  should, through the usual clean shutdown.
+  swallowed: cancellation must propagate, and the others stop the process, through the
+  usual clean shutdown (a Stream frame's reaches ``Bridge.serve`` by itself; uvicorn
+  would log and swallow a request's, so ``ContainedRequests`` hands it to ``on_fatal``
+  first, which stops the service and re-raises it there).
 
 ``ContainedRequests`` is the HTTP side: an ASGI middleware that answers any escaped
 exception with a JSON 500, and a client that went away with nothing at all.
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,10 +96,17 @@ def report(arrival: Arrival, error: Exception) -> None:
 
 
 class ContainedRequests:
-    """ASGI middleware: every HTTP request runs inside the boundary (see the module doc)."""
+    """ASGI middleware: every HTTP request runs inside the boundary (see the module doc).
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``on_fatal`` learns of a ``BaseException`` other than cancellation before it goes
+    on to uvicorn (which would only log it).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, on_fatal: Callable[[BaseException], None] | None = None
+    ) -> None:
         self.app = app
+        self.on_fatal = on_fatal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,6 +129,12 @@ class ContainedRequests:
                 report(arrival, exc)
                 if not started:
                     await _send_json(send, 500, {"error": "internal error; see bridge's log"})
+            except BaseException as exc:
+                if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                    log.critical("%s: %s ends the service", arrival, type(exc).__name__)
+                    if self.on_fatal is not None:
+                        self.on_fatal(exc)
+                raise
 
 
 async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:

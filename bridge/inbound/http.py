@@ -71,6 +71,7 @@ class AssistantDoor:
     client_secret: str
     action_token: str | None
     robot_code: str | None = None
+    display_names: tuple[str, ...] = ()  # whose @mention leaves the text (inbound.mentions)
 
     @classmethod
     def from_config(cls, assistant: AssistantConfig) -> AssistantDoor:
@@ -81,6 +82,7 @@ class AssistantDoor:
             client_secret=assistant.client_secret.get_secret_value(),
             action_token=token.get_secret_value() if token is not None else None,
             robot_code=assistant.robot,
+            display_names=assistant.display_names,
         )
 
 
@@ -109,8 +111,13 @@ def create_http_app(
     body_timeout: float = 10.0,
     max_requests: int = 64,
     clock: Callable[[], float] = time.time,
+    on_fatal: Callable[[BaseException], None] | None = None,
 ) -> Starlette:
-    """The Starlette app of bridge's HTTP doors."""
+    """The Starlette app of bridge's HTTP doors.
+
+    ``on_fatal`` is told of a ``BaseException`` (not cancellation) a request raised, so
+    the service can stop (``boundary``).
+    """
     rules = Rules(reply_hosts=reply_hosts)
     guards = {name: ReplayGuard() for name in assistants}
 
@@ -130,6 +137,7 @@ def create_http_app(
             source="http_bot",
             received_at=clock(),
             robot_code=door.robot_code,
+            display_names=door.display_names,
         )
         learn(turn)
         guards[door.name].check(stamp, signature, str(body["msgId"]), now_ms=now_ms)
@@ -148,6 +156,7 @@ def create_http_app(
             source="http_action",
             received_at=clock(),
             robot_code=door.robot_code,
+            display_names=door.display_names,
         )
         learn(turn)
         _admitted(await accept(turn))
@@ -199,7 +208,7 @@ def create_http_app(
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[
-            Middleware(ContainedRequests),
+            Middleware(ContainedRequests, on_fatal=on_fatal),
             Middleware(RequestLimit, limit=max_requests, exempt=("/healthz",)),
         ],
         exception_handlers={InboundError: refused, HTTPException: http_error},

@@ -37,8 +37,9 @@ class Door:
     pushes: list[PushRequest] = field(default_factory=list)
     admission: Admission = ACCEPTED
     push_result: dict[str, Any] = field(default_factory=lambda: {"ok": True})
-    crash: Exception | None = None
+    crash: BaseException | None = None
     skew: float = 0.0  # seconds added to the door's clock
+    fatal: list[BaseException] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -67,6 +68,7 @@ async def door() -> AsyncIterator[Door]:
         max_body_bytes=4096,
         body_timeout=0.5,
         clock=lambda: time.time() + state.skew,
+        on_fatal=state.fatal.append,
     )
     async with running_server(app) as url, httpx2.AsyncClient(base_url=url) as http:
         state.url, state.http = url, http
@@ -403,3 +405,14 @@ async def test_a_body_that_never_finishes_is_408(door: Door) -> None:
                 pass
     assert received.startswith(b"HTTP/1.1 408 ")
     assert b"within" in received
+
+
+@pytest.mark.anyio
+async def test_a_base_exception_in_a_request_is_handed_to_on_fatal(door: Door) -> None:
+    """SystemExit in a request is not swallowed by the boundary: on_fatal gets it first."""
+    door.crash = SystemExit(3)
+    response = await door.http.post(
+        "/dingtalk/helpdesk/robot", json=robot_message(), headers=signed()
+    )
+    assert response.status_code == 500  # uvicorn's own answer, after the boundary let go
+    assert [type(e) for e in door.fatal] == [SystemExit]

@@ -235,6 +235,12 @@ def _hard_cut(text: str, limit: int, floor: int) -> Cut:
         if text[candidate - 1] in _SOFT_BREAKS:
             index = candidate
             break
+    opened = _step(None, text[line_start:index]) if fence is None else None
+    if opened is not None:
+        # The line being broken opens a code block whose info string runs past the limit:
+        # the head closes it and the continuation reopens it, like any cut inside code.
+        index = min(index, _room(limit, opened))
+        fence = _step(None, text[line_start:index])
     return _cut(text, index, fence)
 
 

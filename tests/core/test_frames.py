@@ -148,6 +148,15 @@ def test_split_pieces_fit_and_rejoin(text: str, limit: int) -> None:
     assert "".join(raws) == normalize(text)
 
 
+def test_a_fence_line_longer_than_the_limit_is_cut_closed() -> None:
+    """A code-fence opener whose info string outruns the limit: the head closes the fence."""
+    text = "```" + "x" * 260
+    cut = split_point(text, 200)
+    assert len(cut.head) <= 200
+    assert open_fence(cut.head) is None
+    assert cut.reopen == text[: cut.index] + "\n"
+
+
 @settings(max_examples=150, deadline=None)
 @given(text=_TEXT, cursor=st.sampled_from(["", "▍"]))
 def test_safe_frames_never_leave_a_fence_open(text: str, cursor: str) -> None:

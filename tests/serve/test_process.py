@@ -39,7 +39,7 @@ def write_config(
 [dingtalk]
 api_base = "{base_url}"
 oapi_base = "{base_url}"
-reply_hosts = ["{base_url.removeprefix('http://')}"]
+reply_hosts = ["{base_url.removeprefix("http://")}"]
 retry = {{ backoff_initial = 0.05, backoff_max = 0.2 }}
 
 [llm]

@@ -334,6 +334,22 @@ async def test_a_second_serve_on_the_same_state_file_is_refused(
     assert "Redis (not yet available)" in lines[0]
 
 
+@pytest.mark.anyio
+async def test_a_corrupt_state_file_is_one_line_and_exit_code_5(
+    emulator: RunningEmulator, control: EmulatorControl, tmp_path: Path
+) -> None:
+    """`bridge serve` on a state file that is not a database: `error: state …`, exit 5."""
+    config = write_config(emulator.base_url, tmp_path)
+    (tmp_path / "state.sqlite3").write_bytes(b"not a database\n" * 100)
+    result = await anyio.run_process([BRIDGE, "serve", "--config", str(config)], check=False)
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 5, lines
+    assert lines == [
+        f"error: state {tmp_path / 'state.sqlite3'}: is not a SQLite database"
+        " (another file, or corrupt)"
+    ]
+
+
 # ---------------------------------------------------------------- proactive
 
 

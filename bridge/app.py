@@ -316,7 +316,9 @@ class Bridge:
         ``replies_running``: answers streaming now; ``replies_queued``: accepted Turns
         waiting for their turn; ``turns_journaled``: this process's Turns in the journal
         (queued, running or finishing); ``state``: the whole store's journal, open
-        messages and instances, read at the last heartbeat (every third of the lease).
+        messages and instances, read at the last heartbeat (every third of the lease);
+        ``refused``: connections past the limit, clients too slow with a head or body,
+        oversized Stream frames, and frames that failed unforeseen (ACKed 500).
         """
         stats = self.pipeline.stats
         counts = self.membership.counts
@@ -339,4 +341,11 @@ class Bridge:
                 "instances": counts.instances,
             },
             "stream_connections": {n: s.stats.connections for n, s in self.streams.items()},
+            # What the doors' limits turned away (README, "Limits").
+            "refused": {
+                "connections": self.http_stats.refused_connections,
+                "late_clients": self.http_stats.timed_out,
+                "oversized_frames": sum(s.stats.oversized for s in self.streams.values()),
+                "failed_frames": sum(s.stats.failed for s in self.streams.values()),
+            },
         }

@@ -179,6 +179,9 @@ async def test_garbage_through_every_door_leaves_the_process_serving(
                 with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, OSError)):
                     await sock.receive()
                 await sock.aclose()
+        refused = (await http.get(f"{url}/healthz")).json()["refused"]
+        assert refused["late_clients"] >= 300
+        assert (refused["oversized_frames"], refused["failed_frames"]) == (1, 0)
         await still_serving(process, url, http, control)
         acks = await control.acks()
     assert all(a.code != 500 for a in acks)

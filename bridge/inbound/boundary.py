@@ -33,6 +33,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.errors import InboundError
+from bridge.inbound.sanitize import clean_line
 from bridge.turn import Turn
 
 __all__ = ["Arrival", "ContainedRequests", "arriving", "learn", "report"]
@@ -120,7 +121,7 @@ class ContainedRequests:
                 started = True
             await send(message)
 
-        with arriving(f"{scope['method']} {scope['path']}") as arrival:
+        with arriving(f"{scope['method']} {clean_line(scope['path'])}") as arrival:
             try:
                 await self.app(scope, receive, tracked)
             except ClientDisconnect:

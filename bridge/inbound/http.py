@@ -57,7 +57,7 @@ from bridge.inbound.boundary import ContainedRequests, learn
 from bridge.inbound.fields import ACTION, BOT_MESSAGE, PUSH, Rules, checked
 from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
 from bridge.inbound.push import PushRequest, read_push_request
-from bridge.inbound.sanitize import read_json
+from bridge.inbound.sanitize import clean_line, read_json
 from bridge.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def create_http_app(
         log.warning(
             "refused %s %s from %s: %s (%d)",
             request.method,
-            request.url.path,
+            clean_line(request.url.path),  # no forged log lines from a %0A in the path
             request.client.host if request.client else "?",
             exc.message,
             exc.status,
@@ -233,7 +233,8 @@ class RequestLimit:
             await self.app(scope, receive, send)
             return
         if self.running >= self.limit:
-            log.warning("%d requests in progress: %s refused", self.running, scope["path"])
+            path = clean_line(scope["path"])
+            log.warning("%d requests in progress: %s refused", self.running, path)
             response = JSONResponse(
                 {"error": f"more than {self.limit} requests in progress"},
                 status_code=503,

@@ -279,6 +279,8 @@ def parse_frame(raw: str) -> Frame:
         message_id = ""
     elif not isinstance(message_id, str) or not message_id:
         raise ValueError("frame has no headers.messageId")
+    elif not message_id.isprintable():
+        raise ValueError("frame's headers.messageId holds control characters")
     topic = headers.get("topic")
     if not isinstance(topic, str):
         raise ValueError("frame has no headers.topic")

@@ -416,3 +416,14 @@ async def test_a_base_exception_in_a_request_is_handed_to_on_fatal(door: Door) -
     )
     assert response.status_code == 500  # uvicorn's own answer, after the boundary let go
     assert [type(e) for e in door.fatal] == [SystemExit]
+
+
+@pytest.mark.anyio
+async def test_a_newline_in_the_path_cannot_forge_a_log_line(
+    door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    """%0A in a path is logged as U+FFFD, so one request is one log line."""
+    response = await door.http.post("/dingtalk/x%0A2026-01-01 ERROR forged/robot", json={})
+    assert response.status_code == 404
+    [line] = [r.getMessage() for r in caplog.records if "refused POST" in r.getMessage()]
+    assert "\n" not in line

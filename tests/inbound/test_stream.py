@@ -295,3 +295,10 @@ async def test_garbage_frames_never_drop_the_connection(
     assert (await ack_of(control, "after-1"))[0] == 200
     assert stream.stats.connections == 1
     assert stream.stats.failed == 0
+
+
+def test_a_message_id_with_control_characters_is_malformed() -> None:
+    """A messageId with a newline would forge log lines: the frame does not parse."""
+    raw = json.dumps({"type": "CALLBACK", "headers": {"messageId": "a\nb", "topic": "t"}})
+    with pytest.raises(ValueError, match="control characters"):
+        parse_frame(raw)

@@ -45,7 +45,6 @@ class Leaf(Enum):
     NAME = "a name"
     INT = "an integer"
     EPOCH_MS = "epoch milliseconds"
-    BOOL = "true or false"
     OBJECT = "an object"
 
 
@@ -60,7 +59,6 @@ _TYPES: dict[Leaf, tuple[type, ...]] = {
     Leaf.NAME: (str,),
     Leaf.INT: (int,),
     Leaf.EPOCH_MS: (int, float),
-    Leaf.BOOL: (bool,),
     Leaf.OBJECT: (dict,),
 }
 
@@ -173,7 +171,8 @@ def _check(value: Any, spec: Spec, rules: Rules, path: str) -> Any:
 
 
 def _leaf(value: Any, leaf: Leaf, rules: Rules, path: str) -> Any:
-    if not isinstance(value, _TYPES[leaf]) or (isinstance(value, bool) and leaf is not Leaf.BOOL):
+    # JSON's true and false are Python ints too: never a number here.
+    if not isinstance(value, _TYPES[leaf]) or isinstance(value, bool):
         raise _FieldError(f"{path} must be {leaf.value}")
     try:
         if isinstance(value, str):

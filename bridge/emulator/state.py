@@ -27,7 +27,7 @@ from bridge.emulator.openapi.cards import Cards
 from bridge.emulator.openapi.faults import Faults, RateLimiter
 from bridge.emulator.openapi.interaction import AiInteractions
 from bridge.emulator.openapi.robots import Robots
-from bridge.emulator.webhooks.inbound import Inbound
+from bridge.emulator.webhooks.inbound import Inbound, typed_text
 from bridge.emulator.webhooks.poster import Callbacks
 from bridge.emulator.webhooks.sessions import Sessions
 from bridge.emulator.world.bus import EventBus
@@ -38,6 +38,8 @@ from bridge.emulator.world.transcript import MessageState, Transcript
 
 DEFAULT_APP = "dingbridge-dev"
 DEFAULT_SECRET = "dev-secret"
+DEFAULT_APP_NAME = "Bridge Dev"
+"""The default app's display name: what users @-mention it by in a group."""
 
 
 class Emulator:
@@ -103,7 +105,7 @@ class Emulator:
         Conversation ids are fixed (``cid-alice``, ``cid-group``, ``cid-wand-alice``) so a
         team's own tests and the sandbox can name them.
         """
-        self.apps.register(DEFAULT_APP, DEFAULT_SECRET, "assistant", name="Bridge Dev")
+        self.apps.register(DEFAULT_APP, DEFAULT_SECRET, "assistant", name=DEFAULT_APP_NAME)
         for user_id, nick in (("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")):
             self.transcript.add_user(user_id, nick)
         self.transcript.add_conversation("single", ["alice"], "Alice", "cid-alice")
@@ -145,7 +147,8 @@ class Emulator:
     ) -> Inbound:
         """``user_id`` says ``text`` in a conversation, to an app (default: the first one).
 
-        ``mentioned``: in a group, whether the message @-mentions the bot.
+        ``mentioned``: in a group, whether the message @-mentions the bot; if it does and
+        ``text`` lacks "@<app name>", the mention is put in front (``typed_text``).
 
         Records the user's message and issues what the platform hands the bridge: a robot
         session webhook and, for an AI assistant, a reply-mode conversation token and an
@@ -163,6 +166,8 @@ class Emulator:
         url = base_url or self.base_url
         if url is None:
             raise EmulatorError("the emulator's base URL is not known yet")
+        # In a group, what the user typed holds the @mention that makes DingTalk deliver it.
+        text = typed_text(text, app.name, mentions_bot=conversation.type == "group" and mentioned)
         message = self.transcript.post(
             conversation.id,
             sender_kind="user",

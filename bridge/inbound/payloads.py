@@ -3,11 +3,29 @@
 Two payloads arrive, through the Stream WebSocket or an HTTP callback alike:
 
 - a robot **ChatbotMessage** (``shared/dingtalk-api.md`` §6.3): conversation, sender,
-  text, and the robot's sessionWebhook with its expiry;
+  text, and the robot's sessionWebhook with its expiry. Its ``conversationId`` is the
+  group's openConversationId in a group; in a single chat it is no openConversationId,
+  so such a Turn carries none and a proactive send reaches the user by ``senderUnionId``
+  (the seed: a single chat is addressed by the user's unionId). Text comes from
+  ``text.content``, or from a top-level ``content`` string as one official HTTP-mode
+  sample shows it (§9.10: every documented form is accepted);
 - an AI-assistant **action** in direct mode (§6.5): the parameters bridge's action YAML
   maps from ``x-dingtalk-context``, under the names the spec fixes: ``rawInput``,
   ``userId``, ``unionId``, ``corpId``, ``openConversationId``, ``conversationToken``,
   ``sessionWebhook``.
+
+In both, the assistant's own @mention is removed from the text (``mentions``, with the
+assistant's ``display_names``).
+
+**An action's conversation type is inferred**, because the context has no field for it
+(nor the sender's name): no ``openConversationId`` is the magic wand (the context leaves
+it empty outside IM), which only reply mode reaches; an ``openConversationId`` with an
+@mention of the assistant in ``rawInput`` is a group (in a group the assistant hears
+only mentions); an ``openConversationId`` without one is a single chat. A group whose
+mention DingTalk removed before the action (undocumented), or an assistant without
+``display_names``, is therefore taken for a single chat: it then gets the single-chat
+prompt, while its answer still goes to the right place (reply mode, or the context's
+own openConversationId, which reaches single chats and groups alike).
 
 Anything malformed becomes an ``InboundError`` with status 400 that says which field is
 wrong; the caller answers with that status and nothing else happens.
@@ -16,12 +34,13 @@ wrong; the caller answers with that status and nothing else happens.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
+from bridge.inbound.mentions import bot_mentioned, strip_own_mentions
 from bridge.turn import ConversationType, ReplyHandles, Sender, Source, Turn, Webhook
 
 
@@ -44,10 +63,12 @@ def turn_from_bot_message(
     received_at: float,
     frame_id: str | None = None,
     robot_code: str | None = None,
+    display_names: Sequence[str] = (),
 ) -> Turn:
     """A Turn from a robot ChatbotMessage (the bot topic's ``data`` or a callback body).
 
-    ``robot_code`` is the assistant's configured one, used when the message has none.
+    ``robot_code`` is the assistant's configured one, used when the message has none;
+    ``display_names`` are the assistant's, whose @mention leaves the text.
     """
     conversation_id = _required_str(data, "conversationId")
     kind = data.get("conversationType")
@@ -57,7 +78,7 @@ def turn_from_bot_message(
         )
     conversation_type = ConversationType.SINGLE if str(kind) == "1" else ConversationType.GROUP
     msg_id = _required_str(data, "msgId")
-    text = _message_text(data)
+    text = strip_own_mentions(_message_text(data), display_names, mentioned=bot_mentioned(data))
     webhook = None
     if data.get("sessionWebhook"):
         expires_ms = data.get("sessionWebhookExpiredTime")
@@ -69,11 +90,12 @@ def turn_from_bot_message(
         )
     staff_id = _optional_str(data, "senderStaffId")
     union_id = _optional_str(data, "senderUnionId")
+    single = conversation_type is ConversationType.SINGLE
     handles = ReplyHandles(
         robot_webhook=webhook,
-        union_id=union_id if conversation_type is ConversationType.SINGLE else None,
-        # A bot message's conversationId is the chat's openConversationId (single or group).
-        open_conversation_id=conversation_id,
+        union_id=union_id if single else None,
+        # A group's conversationId is its openConversationId; a single chat's is not.
+        open_conversation_id=None if single else conversation_id,
         conversation_id=conversation_id,
         staff_id=staff_id,
         robot_code=_optional_str(data, "robotCode") or robot_code,
@@ -87,7 +109,7 @@ def turn_from_bot_message(
         sender=Sender(
             staff_id=staff_id, union_id=union_id, nick=_optional_str(data, "senderNick") or ""
         ),
-        text=text,
+        text=text.text,
         handles=handles,
         received_at=received_at,
         delivery_ids=tuple(i for i in (f"msg:{msg_id}", _frame_key(frame_id)) if i),
@@ -102,12 +124,17 @@ def turn_from_action(
     received_at: float,
     frame_id: str | None = None,
     robot_code: str | None = None,
+    display_names: Sequence[str] = (),
 ) -> Turn:
     """A Turn from an AI-assistant action's parameters (direct mode).
 
     The context names no robot: ``robot_code`` (the assistant's) goes into the handles.
+    An @mention of one of ``display_names`` leaves the text and marks a group (the
+    module docstring has the whole inference).
     """
-    text = _required_str(params, "rawInput").strip()
+    # The context has no at-list: the assistant's @name in its own input is a mention.
+    said = strip_own_mentions(_required_str(params, "rawInput"), display_names, mentioned=True)
+    text = said.text
     if not text:
         raise InboundError("rawInput is empty", status=400)
     user_id = _optional_str(params, "userId")
@@ -121,14 +148,9 @@ def turn_from_action(
             "sessionWebhook, unionId or openConversationId",
             status=400,
         )
-    # The context says nothing about the conversation type: an openConversationId is a
-    # chat (single or group; bridge treats it as group, which proactive sends handle),
-    # none at all is the magic wand, which only reply mode can reach.
-    conversation_type = (
-        ConversationType.GROUP if open_conversation_id else ConversationType.MAGIC_WAND
+    conversation_type = _action_conversation_type(
+        open_conversation_id, mentioned=said.found, reply_mode=bool(token or webhook_url)
     )
-    if not open_conversation_id and union_id and not token and not webhook_url:
-        conversation_type = ConversationType.SINGLE
     key = open_conversation_id or f"wand:{union_id or user_id or token}"
     delivery = _optional_str(params, "msgId") or token
     return Turn(
@@ -152,6 +174,16 @@ def turn_from_action(
             i for i in (f"act:{delivery}" if delivery else "", _frame_key(frame_id)) if i
         ),
     )
+
+
+def _action_conversation_type(
+    open_conversation_id: str | None, *, mentioned: bool, reply_mode: bool
+) -> ConversationType:
+    """Where an action was written, from what its context holds (module docstring)."""
+    if open_conversation_id:
+        return ConversationType.GROUP if mentioned else ConversationType.SINGLE
+    # Outside IM: the magic wand, unless nothing but a unionId can answer (a user).
+    return ConversationType.MAGIC_WAND if reply_mode else ConversationType.SINGLE
 
 
 def require_taken(admission: Admission) -> None:
@@ -187,18 +219,21 @@ def check_reply_hosts(turn: Turn, allowed: tuple[str, ...]) -> None:
 
 
 def _message_text(data: Mapping[str, Any]) -> str:
+    """The message's text as sent (untrimmed: the mention rule trims it)."""
     kind = data.get("msgtype", "text")
+    content = data.get("content")
     if kind == "text":
         body = data.get("text")
-        if not isinstance(body, dict) or not isinstance(body.get("content"), str):
-            raise InboundError("text.content must be a string", status=400)
-        return str(body["content"]).strip()
-    content = data.get("content")
+        if isinstance(body, dict) and isinstance(body.get("content"), str):
+            return str(body["content"])
+        if isinstance(content, str):
+            return content  # the top-level form of the HTTP-mode doc sample
+        raise InboundError("text.content (or a top-level content) must be a string", status=400)
     if kind == "richText" and isinstance(content, dict):
         pieces = content.get("richText") or []
-        return "".join(str(p.get("text", "")) for p in pieces if isinstance(p, dict)).strip()
+        return "".join(str(p.get("text", "")) for p in pieces if isinstance(p, dict))
     if kind == "audio" and isinstance(content, dict) and content.get("recognition"):
-        return str(content["recognition"]).strip()
+        return str(content["recognition"])
     raise InboundError(f"msgtype {kind!r} carries no text bridge can answer", status=400)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bridge.admission import Admission, Outcome
@@ -64,12 +64,14 @@ def read_frame(
     robot_code: str | None,
     received_at: float,
     reply_hosts: tuple[str, ...],
+    display_names: Sequence[str] = (),
 ) -> tuple[Turn, Reply]:
     """The Turn a bot or action frame carries, and the ACK that accepts it.
 
     The data is read bounded and its fields checked, reply URLs against ``reply_hosts``.
 
-    ``robot_code`` is the assistant's, used when the frame names none (actions never do).
+    ``robot_code`` is the assistant's, used when the frame names none (actions never do);
+    ``display_names`` are the names its @mentions use (``bridge.inbound.mentions``).
     """
     data = read_json(frame.data, "frame data")
     rules = Rules(reply_hosts=reply_hosts)
@@ -81,6 +83,7 @@ def read_frame(
             received_at=received_at,
             frame_id=frame.message_id,
             robot_code=robot_code,
+            display_names=display_names,
         )
         return turn, Reply()
     if frame.topic != ACTION_TOPIC:
@@ -96,6 +99,7 @@ def read_frame(
         received_at=received_at,
         frame_id=frame.message_id,
         robot_code=robot_code,
+        display_names=display_names,
     )
     return turn, Reply(data={"response": action_response({"accepted": True})})
 
@@ -115,9 +119,11 @@ class StreamDoor:
         reply_hosts: tuple[str, ...],
         busy: BusyNotice | None = None,
         clock: Callable[[], float] = time.time,
+        display_names: Sequence[str] = (),
     ) -> None:
         self._assistant = assistant
         self._robot_code = robot_code
+        self._display_names = tuple(display_names)
         self._accept = accept
         self._reply_hosts = reply_hosts
         self._busy = busy
@@ -131,6 +137,7 @@ class StreamDoor:
             robot_code=self._robot_code,
             received_at=self._clock(),
             reply_hosts=self._reply_hosts,
+            display_names=self._display_names,
         )
         learn(turn)
         admission = await self._accept(turn)

@@ -39,7 +39,7 @@ from bridge.config import (
 )
 from bridge.emulator.model.script import ModelScript
 from bridge.emulator.model.simulator import MODEL_ID
-from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET, Emulator
+from bridge.emulator.state import DEFAULT_APP, DEFAULT_APP_NAME, DEFAULT_SECRET, Emulator
 
 __all__ = [
     "ASSISTANT",
@@ -62,6 +62,9 @@ CARD_APP = "dingbridge-card"
 
 CARD_ASSISTANT = "dev-card"
 """The bridge assistant answering as ``CARD_APP``."""
+
+CARD_APP_NAME = "Card Bot"
+"""``CARD_APP``'s display name, which group messages @-mention."""
 
 SANDBOX_TEMPLATE = ("sandbox-markdown.schema", "content")
 """The AI card template (id, streaming variable) the runner creates and the AI surfaces use."""
@@ -117,7 +120,7 @@ async with Bridge(config, os.environ) as bridge:
 def sandbox_world() -> Emulator:
     """The default emulated world plus the card robot (see the module docstring)."""
     world = Emulator.with_defaults()
-    world.apps.register(CARD_APP, DEFAULT_SECRET, "robot", name="Card Bot")
+    world.apps.register(CARD_APP, DEFAULT_SECRET, "robot", name=CARD_APP_NAME)
     world.model.define("markdown", ModelScript(text=MARKDOWN_DEMO))
     return world
 
@@ -203,6 +206,7 @@ def sandbox_config(
                 name=ASSISTANT,
                 client_id=DEFAULT_APP,
                 client_secret=SecretStr(DEFAULT_SECRET),
+                display_names=(DEFAULT_APP_NAME,),
                 llm=llm,
                 pacing=pacing,
                 delivery=delivery,
@@ -211,6 +215,7 @@ def sandbox_config(
                 name=CARD_ASSISTANT,
                 client_id=CARD_APP,
                 client_secret=SecretStr(DEFAULT_SECRET),
+                display_names=(CARD_APP_NAME,),
                 llm=llm,
                 pacing=pacing,
                 delivery=card_delivery,

@@ -59,6 +59,10 @@ def test_single_chat_bot_message() -> None:
     )
     assert turn.conversation_type is ConversationType.SINGLE
     assert turn.handles.union_id == "union-alice"
+    # A single chat's conversationId is no openConversationId: proactive sends use the
+    # unionId; the conversationId itself stays for the card surface and memory.
+    assert turn.handles.open_conversation_id is None
+    assert turn.handles.conversation_id == "cidGROUP1"
 
 
 @pytest.mark.parametrize(
@@ -68,6 +72,7 @@ def test_single_chat_bot_message() -> None:
         ({"conversationType": "3"}, "conversationType"),
         ({"msgId": 12}, "msgId"),
         ({"text": {"content": 5}}, "text.content"),
+        ({"text": None, "content": {"text": "x"}}, "text.content"),
         ({"msgtype": "picture", "content": {"downloadCode": "x"}}, "picture"),
         ({"sessionWebhookExpiredTime": "soon"}, "sessionWebhookExpiredTime"),
     ],
@@ -93,6 +98,101 @@ def test_action_with_token_in_magic_wand() -> None:
     assert turn.conversation_type is ConversationType.MAGIC_WAND
     assert turn.handles.conversation_token == "ct_1"
     assert turn.delivery_ids == ("act:ct_1",)
+
+
+def test_text_may_come_as_a_top_level_content() -> None:
+    """The HTTP-mode doc sample's top-level ``content`` string is read like text.content."""
+    message = bot_message(content=" 你好")
+    del message["text"]
+    turn = turn_from_bot_message(message, assistant="a", source="http_bot", received_at=0.0)
+    assert turn.text == "你好"
+
+
+@pytest.mark.parametrize(
+    ("text", "in_at_list", "names", "expected"),
+    [
+        # The platform already removed the robot's @name: only the trim is left.
+        (" 你好", True, ("Bridge Dev",), "你好"),
+        # Not stripped by the sender: the assistant's own mention leaves, others stay.
+        ("@Bridge Dev 你好 @Bob", True, ("Bridge Dev",), "你好 @Bob"),
+        ("请 @Bridge Dev\u2005看看", True, ("Bridge Dev",), "请 看看"),
+        ("@Bridge Dev你好", True, ("Bridge Dev",), "你好"),
+        ("@Bridge Developer 你好", True, ("Bridge Dev",), "@Bridge Developer 你好"),
+        ("@小助手 @Bridge Dev 你好", True, ("Bridge Dev", "小助手"), "你好"),
+        # Without a mention flag only a leading one goes.
+        ("@Bridge Dev 你好 @Bridge Dev", False, ("Bridge Dev",), "你好 @Bridge Dev"),
+        ("你好 @Bridge Dev", False, ("Bridge Dev",), "你好 @Bridge Dev"),
+        # Without display names bridge cannot tell where a name ends: text stays.
+        ("@Bridge Dev 你好", True, (), "@Bridge Dev 你好"),
+    ],
+)
+def test_own_mention_leaves_the_text(
+    text: str, in_at_list: bool, names: tuple[str, ...], expected: str
+) -> None:
+    """The assistant's @display name is removed (everywhere when mentioned); others stay."""
+    turn = turn_from_bot_message(
+        bot_message(text={"content": text}, isInAtList=in_at_list),
+        assistant="a",
+        source="stream_bot",
+        received_at=0.0,
+        display_names=names,
+    )
+    assert turn.text == expected
+
+
+def test_robot_among_at_users_counts_as_mentioned() -> None:
+    """No isInAtList, but the robot's chatbotUserId in atUsers: it was mentioned."""
+    message = bot_message(
+        text={"content": "看看 @Bridge Dev"},
+        isInAtList=None,
+        chatbotUserId="$:LWCP_v1:$bot",
+        atUsers=[{"dingtalkId": "$:LWCP_v1:$bob"}, {"dingtalkId": "$:LWCP_v1:$bot"}],
+    )
+    turn = turn_from_bot_message(
+        message,
+        assistant="a",
+        source="stream_bot",
+        received_at=0.0,
+        display_names=("Bridge Dev",),
+    )
+    assert turn.text == "看看"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"openConversationId": "oc-1", "rawInput": "你好"}, ConversationType.SINGLE),
+        ({"openConversationId": "cid-g", "rawInput": "@Bridge Dev 你好"}, ConversationType.GROUP),
+        ({"openConversationId": "cid-g", "rawInput": "你好 @Bridge Dev"}, ConversationType.GROUP),
+        ({"rawInput": "你好"}, ConversationType.MAGIC_WAND),
+    ],
+)
+def test_action_conversation_type_is_inferred(
+    params: dict[str, str], expected: ConversationType
+) -> None:
+    """Open id + own mention is a group, open id alone a single chat, none the wand."""
+    full = {"userId": "alice", "unionId": "union-alice", "conversationToken": "ct_1", **params}
+    turn = turn_from_action(
+        full,
+        assistant="a",
+        source="stream_action",
+        received_at=0.0,
+        display_names=("Bridge Dev",),
+    )
+    assert turn.conversation_type is expected
+    assert turn.text == "你好"
+
+
+def test_action_of_only_a_mention_is_empty() -> None:
+    """An action that says nothing but the assistant's name has nothing to answer."""
+    with pytest.raises(InboundError, match="rawInput is empty"):
+        turn_from_action(
+            {"rawInput": "@Bridge Dev ", "conversationToken": "ct_1"},
+            assistant="a",
+            source="stream_action",
+            received_at=0.0,
+            display_names=("Bridge Dev",),
+        )
 
 
 def test_action_without_any_reply_handle_is_rejected() -> None:

@@ -106,6 +106,15 @@ def test_config_keeps_the_files_pacing_but_not_its_credentials() -> None:
     assert (delivery.ai_template_id, delivery.ai_template_key) == SANDBOX_TEMPLATE
 
 
+def test_config_names_the_apps_as_users_mention_them() -> None:
+    """Each assistant knows its app's display name, so "@Bridge Dev" leaves the text."""
+    config = sandbox_config(URL, llm=choose_llm(URL, {}).llm, prompts_dir=Path("prompts"))
+    names = {a.name: a.display_names for a in config.assistants}
+    apps = {a.name: (a.client_id,) for a in config.assistants}
+    world = {a.client_id: a.name for a in sandbox_world().world().apps}
+    assert names == {n: (world[client_id],) for n, (client_id,) in apps.items()}
+
+
 def test_world_has_the_default_conversations_and_the_card_robot() -> None:
     """The sandbox world is the default one plus the card robot and the markdown script."""
     world = sandbox_world()

@@ -132,8 +132,9 @@ class EmulatorControl(StreamControl):
         It is delivered to the app as ``dispatch`` says: ``deliver`` (stream, http or
         none; default: stream if the app listens, else http if it registered a URL),
         ``door`` (robot or action; default by conversation type), ``at_bot`` (a group
-        message @-mentions the bot) and ``variant`` (a deliberately spoiled callback).
-        ``InboundView.delivery`` tells how it went.
+        message @-mentions the bot: only then is it delivered, and "@<app name>" goes in
+        front of a ``text`` that lacks it) and ``variant`` (a deliberately spoiled
+        callback). ``InboundView.delivery`` tells how it went.
         """
         body = {
             "user_id": user_id,

@@ -22,7 +22,9 @@ Chat
                                                 delivery}``; ``deliver`` is ``stream``,
                                                 ``http`` or ``none``, ``as`` the door
                                                 (``robot``/``action``), see
-                                                ``webhooks.dispatch``
+                                                ``webhooks.dispatch``; a group message
+                                                is delivered only with ``at_bot``
+                                                (``webhooks.inbound``)
   ``GET  /_emulator/conversations/{id}/messages``  → ``{"messages": [...]}`` oldest first
   ``GET  /_emulator/messages?state=inputting&state=preparing``  → ``{"messages": [...]}``
   ``GET  /_emulator/messages/{id}``             → message (with every change)

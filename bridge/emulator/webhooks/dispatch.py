@@ -9,7 +9,9 @@ and then asks ``dispatch`` to hand it to the app the way DingTalk would:
 - **how** (``deliver``): ``stream`` to the app's newest live connection subscribed to
   the door's topic, ``http`` to the callback URL registered for the door, or ``none``.
   Default: stream if such a connection is live, else http if a URL is registered, else
-  none (the caller still gets the payloads back).
+  none (the caller still gets the payloads back). A group message that does not
+  @-mention the bot is never delivered, as on the platform (§11: in a group only
+  mentions arrive): its default is none, and asking for more is refused.
 - **variant**: ``ok`` or a deliberately spoiled callback (see ``poster``); over Stream
   only ``off_host`` makes sense (raw frame injection covers malformed frames).
 """
@@ -47,12 +49,19 @@ def choose_door(inbound: Inbound, door: CallbackDoor | None) -> CallbackDoor:
 
 def choose_how(emulator: Emulator, inbound: Inbound, door: CallbackDoor) -> DeliverHow:
     """Stream if the app listens on the topic, else HTTP if it registered a URL."""
+    if _unheard(inbound):
+        return "none"
     client_id = inbound.app.client_id
     if emulator.stream.live(client_id, topic_of(door)):
         return "stream"
     if emulator.callbacks.registration(client_id).url(door) is not None:
         return "http"
     return "none"
+
+
+def _unheard(inbound: Inbound) -> bool:
+    """A group message the bot is not mentioned in: DingTalk does not deliver it."""
+    return inbound.conversation.type == "group" and not inbound.mentioned
 
 
 def payload_of(inbound: Inbound, door: CallbackDoor, variant: CallbackVariant) -> dict[str, Any]:
@@ -78,6 +87,8 @@ async def dispatch(
     """Deliver ``inbound``; the answer says how (frame and delivery, or the callback)."""
     chosen_door = choose_door(inbound, door)
     chosen = how or choose_how(emulator, inbound, chosen_door)
+    if chosen != "none" and _unheard(inbound):
+        raise EmulatorError("in a group, DingTalk delivers only messages that @-mention the bot")
     if chosen == "none":
         return DispatchView(how="none", door=chosen_door)
     if chosen == "stream":

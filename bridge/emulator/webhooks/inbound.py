@@ -9,6 +9,7 @@ callbacks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,24 @@ from bridge.emulator.webhooks.sessions import Session
 from bridge.emulator.world.transcript import Conversation, Message, User
 
 CORP_ID = "dingemulatorcorp0000"
+
+_NAME_GOES_ON = r"(?![A-Za-z0-9_])"
+"""After an @name: "@Bridge Dev 你好" mentions Bridge Dev, "@Bridge Developer" does not."""
+
+
+def _mention(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f"@{name}") + _NAME_GOES_ON)
+
+
+def typed_text(text: str, bot_name: str, *, mentions_bot: bool) -> str:
+    """What a user typed: a message that @-mentions the bot holds "@<bot name>".
+
+    The DingTalk client's @ picker inserts the name; when a caller of the control API
+    gave only the words (``"你好"``), the mention goes in front, as the picker puts it.
+    """
+    if not mentions_bot or _mention(bot_name).search(text):
+        return text
+    return f"@{bot_name} {text}"
 
 
 def dingtalk_id(key: str) -> str:
@@ -32,6 +51,11 @@ class Inbound:
     ``conversation_token`` is empty when the app is a plain robot (only AI assistants get
     reply-mode tokens and action parameters). ``mentioned``: in a group, whether the
     message @-mentions the bot (``isInAtList``, the bot in ``atUsers``).
+
+    ``text`` is what the user typed (``typed_text``). The robot's ChatbotMessage carries
+    it as the platform does (§11): the robot's own @name removed from ``text.content``,
+    the space after it kept (" 你好"), other @names left as plain text; the AI-assistant
+    action's ``rawInput`` is the raw input, mention included.
     """
 
     app: App
@@ -46,6 +70,17 @@ class Inbound:
     base_url: str
     mentioned: bool = True
 
+    @property
+    def mentions_bot(self) -> bool:
+        """True for a group message that @-mentions the bot (the only kind delivered)."""
+        return self.conversation.type == "group" and self.mentioned
+
+    def robot_text(self) -> str:
+        """``text.content`` of the ChatbotMessage: the bot's own @name taken out (§11)."""
+        if not self.mentions_bot:
+            return self.text
+        return _mention(self.app.name).sub("", self.text)
+
     def chatbot_message(self) -> dict[str, Any]:
         """The ChatbotMessage (§6.3) of the bot topic and the HTTP callback."""
         group = self.conversation.type == "group"
@@ -58,14 +93,14 @@ class Inbound:
             "msgId": self.message.id,
             "createAt": self.created_at_ms,
             "msgtype": "text",
-            "text": {"content": self.text},
+            "text": {"content": self.robot_text()},
             "senderId": dingtalk_id(self.sender.user_id),
             "senderStaffId": self.sender.user_id,
             "senderUnionId": self.sender.union_id,
             "senderNick": self.sender.nick,
             "senderCorpId": CORP_ID,
             "isAdmin": False,
-            "isInAtList": group and self.mentioned,
+            "isInAtList": self.mentions_bot,
             "sessionWebhook": self.robot_session.url(self.base_url),
             "sessionWebhookExpiredTime": int(self.robot_session.expires_at * 1000),
         }

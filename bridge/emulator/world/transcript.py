@@ -68,7 +68,14 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """A chat. ``open_conversation_id`` is empty for the magic wand (it is not in IM)."""
+    """A chat, by the ``id`` a robot's messages carry as ``conversationId``.
+
+    ``open_conversation_id`` is what aiInteraction and robot group sends take: the same
+    id for a group; for a single chat another one (``single_open_id``), which only an
+    AI-assistant action's context carries, so a robot message's ``conversationId`` of a
+    single chat is no ``openConversationId`` (a single chat is reached by the user's
+    unionId, as the seed says); empty for the magic wand, which is not in IM.
+    """
 
     id: str
     type: ConversationType
@@ -129,6 +136,17 @@ class Message:
         )
 
 
+def single_open_id(conversation_id: str) -> str:
+    """The openConversationId of the single chat robots know as ``conversation_id``."""
+    return f"oc-{conversation_id}"
+
+
+def _open_id(type: ConversationType, conversation_id: str) -> str:
+    if type == "magic_wand":
+        return ""
+    return single_open_id(conversation_id) if type == "single" else conversation_id
+
+
 class Transcript:
     """Users, conversations and messages, with change notifications."""
 
@@ -181,7 +199,7 @@ class Transcript:
         conversation = Conversation(
             id=cid,
             type=type,
-            open_conversation_id="" if type == "magic_wand" else cid,
+            open_conversation_id=_open_id(type, cid),
             title=title,
             members=member_ids,
         )

@@ -21,7 +21,8 @@ async def test_default_world(control: EmulatorControl) -> None:
     assert [u.user_id for u in world.users] == ["alice", "bob", "carol"]
     kinds = {c.id: (c.type, c.open_conversation_id) for c in world.conversations}
     assert kinds == {
-        "cid-alice": ("single", "cid-alice"),
+        # A robot's conversationId of a single chat is no openConversationId.
+        "cid-alice": ("single", "oc-cid-alice"),
         "cid-group": ("group", "cid-group"),
         "cid-wand-alice": ("magic_wand", ""),
     }
@@ -32,7 +33,7 @@ async def test_default_world(control: EmulatorControl) -> None:
 @pytest.mark.anyio
 async def test_inbound_in_a_group(control: EmulatorControl, emulator: RunningEmulator) -> None:
     """A group message yields a ChatbotMessage with type "2" and the AI action parameters."""
-    inbound = await control.inbound("bob", "cid-group", "@bot 总结一下")
+    inbound = await control.inbound("bob", "cid-group", "@Bridge Dev 总结一下 @Carol")
     bot = inbound.chatbot_message
     assert bot["conversationType"] == "2"
     assert bot["conversationId"] == "cid-group"
@@ -40,7 +41,9 @@ async def test_inbound_in_a_group(control: EmulatorControl, emulator: RunningEmu
     assert bot["senderStaffId"] == "bob"
     assert bot["isInAtList"] is True
     assert bot["msgId"] == inbound.message.id
-    assert bot["text"] == {"content": "@bot 总结一下"}
+    # As on the platform: the bot's own @name is gone, the space after it and @Carol stay.
+    assert bot["text"] == {"content": " 总结一下 @Carol"}
+    assert inbound.action["rawInput"] == "@Bridge Dev 总结一下 @Carol"
     assert bot["sessionWebhook"].startswith(f"{emulator.base_url}/robot/sendBySession?session=")
     assert set(inbound.action) == {
         "rawInput",
@@ -54,7 +57,37 @@ async def test_inbound_in_a_group(control: EmulatorControl, emulator: RunningEmu
     assert inbound.action["openConversationId"] == "cid-group"
     assert inbound.action["conversationToken"].startswith("ct_")
     [message] = await control.transcript("cid-group")
-    assert (message.sender_id, message.text, message.state) == ("bob", "@bot 总结一下", "finished")
+    assert (message.sender_id, message.text, message.state) == (
+        "bob",
+        "@Bridge Dev 总结一下 @Carol",
+        "finished",
+    )
+
+
+@pytest.mark.anyio
+async def test_group_mention_goes_in_front_when_the_text_lacks_it(
+    control: EmulatorControl,
+) -> None:
+    """``at_bot`` with bare words is typed as the @ picker makes it: "@Bridge Dev <words>"."""
+    inbound = await control.inbound("bob", "cid-group", "你好")
+    assert inbound.message.text == "@Bridge Dev 你好"
+    assert inbound.chatbot_message["text"] == {"content": " 你好"}
+    assert inbound.action["rawInput"] == "@Bridge Dev 你好"
+    similar = await control.inbound("bob", "cid-group", "@Bridge Developer 你好")
+    assert similar.message.text == "@Bridge Dev @Bridge Developer 你好"
+
+
+@pytest.mark.anyio
+async def test_group_message_without_mention_is_not_delivered(
+    control: EmulatorControl,
+) -> None:
+    """In a group only @mentions reach the bot: none by default, refused when forced."""
+    plain = await control.inbound("bob", "cid-group", "hi all", at_bot=False)
+    assert plain.delivery is not None
+    assert plain.delivery.how == "none"
+    assert plain.message.text == "hi all"
+    with pytest.raises(EmulatorError, match="@-mention"):
+        await control.inbound("bob", "cid-group", "hi all", at_bot=False, deliver="stream")
 
 
 @pytest.mark.anyio

@@ -213,6 +213,8 @@ async def test_wrong_content_type_and_unknown_token(
         ({"unionId": "union-nobody"}, "invalid unionId"),
         ({"openConversationId": "cid-nowhere"}, "invalid openConversationId"),
         ({"openConversationId": ""}, "invalid openConversationId"),
+        # A robot message's conversationId of a single chat is no openConversationId.
+        ({"openConversationId": "cid-alice"}, "invalid openConversationId"),
     ],
 )
 async def test_prepare_needs_a_real_target(
@@ -222,6 +224,20 @@ async def test_prepare_needs_a_real_target(
     body = {**target, "contentType": "ai_card", "content": json.dumps({"templateId": TEMPLATE})}
     response = await http.post(PREPARE, json=body, headers=auth)
     _assert_error(response, "invalid.param", message)
+
+
+@pytest.mark.anyio
+async def test_single_chat_is_reached_by_union_id_or_the_actions_open_id(
+    http: httpx2.AsyncClient, auth: dict[str, str], control: EmulatorControl
+) -> None:
+    """A single chat takes the user's unionId, or the openConversationId an action carries."""
+    said = await control.inbound("alice", "cid-alice", "你好", door="action")
+    assert said.chatbot_message["conversationId"] == "cid-alice"
+    assert said.action["openConversationId"] == "oc-cid-alice"
+    await _prepare(http, auth, unionId="union-alice")
+    await _prepare(http, auth, openConversationId=said.action["openConversationId"])
+    opened = await control.transcript("cid-alice")
+    assert [m.state for m in opened if m.sender_kind == "bot"] == ["preparing", "preparing"]
 
 
 @pytest.mark.anyio

@@ -19,6 +19,7 @@ from bridge.dingtalk.signature import verify
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import CallbackVariant
 from bridge.emulator.errors import EmulatorError
+from bridge.emulator.server import RunningEmulator
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 from bridge.emulator.webhooks.poster import OVERSIZE_BYTES
 from bridge.errors import InboundError
@@ -197,7 +198,7 @@ async def test_unreachable_receiver_is_recorded(control: EmulatorControl) -> Non
 
 
 @pytest.fixture
-async def doors(control: EmulatorControl) -> AsyncIterator[list[Turn]]:
+async def doors(control: EmulatorControl, emulator: RunningEmulator) -> AsyncIterator[list[Turn]]:
     """bridge's own HTTP doors (assistant ``dev``), registered as the app's callbacks."""
     submitted: list[Turn] = []
 
@@ -209,7 +210,8 @@ async def doors(control: EmulatorControl) -> AsyncIterator[list[Turn]]:
         accept=recording(submitted),
         push=None,
         push_token=None,
-        reply_hosts=("127.0.0.1",),
+        # The emulator's webhooks carry its port: allow-listed as host:port.
+        reply_hosts=(emulator.base_url.removeprefix("http://"),),
         health=health,
     )
     async with running_server(app) as url:

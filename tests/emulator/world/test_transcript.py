@@ -55,4 +55,4 @@ def test_single_chat_is_opened_once() -> None:
     transcript.add_user("u", "U")
     first = transcript.single_chat_with("u")
     assert transcript.single_chat_with("u") is first
-    assert first.open_conversation_id == first.id
+    assert first.open_conversation_id == f"oc-{first.id}"

@@ -14,9 +14,10 @@ what SIGINT and SIGTERM do, and in which order things stop) and configures no lo
 uvicorn has no timeout for a request head, so a client sending half a request held its
 connection, and a thousand of them the process, forever. With limits, each connection
 runs ``GuardedProtocol`` (uvicorn's h11 protocol, watched): a request head must be
-complete within ``header_timeout`` seconds of the connection opening (or of the
-previous response), a body within ``body_timeout`` of its head (a backstop: the app
-reads bodies under its own, shorter deadline), or the connection is closed; past
+complete within ``header_timeout`` seconds of the connection opening (or, on a kept-alive
+connection, of its first byte: idle in between, uvicorn's keep-alive timeout applies), a
+body within ``body_timeout`` of its head (a backstop: the app reads bodies under its
+own, shorter deadline), or the connection is closed; past
 ``max_connections`` open connections a new one is closed at once. When the process runs
 out of file descriptors, asyncio logs every failed ``accept()`` (up to the backlog,
 2048, per loop tick): ``AcceptErrorThrottle`` lets one such line through per
@@ -118,27 +119,36 @@ def guarded_protocol(limits: ServerLimits, stats: ServerStats) -> type[H11Protoc
                 stats.refused_connections += 1
                 self.transport.close()
                 return
-            self._watch()
+            self._watch(expecting=True)
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            self._watch()
+            self._watch(expecting=True)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._watch()
+            # Between requests the connection is idle: uvicorn's keep-alive timeout
+            # governs until the next request's first byte arrives.
+            self._watch(expecting=False)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
 
-        def _watch(self) -> None:
-            """Arm the timer of the phase the client is in: sending a head, or a body."""
+        def _watch(self, *, expecting: bool) -> None:
+            """Arm the timer of the phase the client is in: sending a head, or a body.
+
+            ``expecting``: a head is due (the connection is new, or bytes of one came).
+            """
             if self.transport.is_closing():
                 self._disarm()
                 return
             state = self.conn.their_state
-            phase = "head" if state is h11.IDLE else "body" if state is h11.SEND_BODY else None
+            phase = None
+            if state is h11.IDLE and expecting:
+                phase = "head"
+            elif state is h11.SEND_BODY:
+                phase = "body"
             if phase == self._phase:
                 return
             self._disarm()

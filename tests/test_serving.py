@@ -152,3 +152,20 @@ def test_accept_errors_are_logged_once_per_interval() -> None:
     later = record("socket.accept() out of system resource")
     assert throttle.filter(later) is True
     assert "4 more like it" in later.getMessage()
+
+
+async def test_a_kept_alive_connection_is_held_to_the_head_deadline_for_its_next_request() -> None:
+    """After a response, the next head's deadline starts with its first byte."""
+    stats = ServerStats()
+    limits = ServerLimits(header_timeout=0.5, keep_alive=30)
+    async with running_server(LIMITED, limits=limits, stats=stats) as url:
+        host, port = url.removeprefix("http://").split(":")
+        async with await anyio.connect_tcp(host, int(port)) as sock:
+            await sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            with anyio.fail_after(10):
+                first = await sock.receive()
+            assert first.startswith(b"HTTP/1.1 200 ")
+            await sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            with anyio.fail_after(10):
+                assert await read_until_closed(sock) == b""
+    assert stats.timed_out == 1

@@ -17,6 +17,13 @@ platform-wide ``QpsLimitForApi``), ``back_off`` pauses the lane: nobody calls it
 before the server's hint (or about a second) has passed, so a rate-limit window is
 waited out by the queue as a whole instead of hammered by each caller's retries.
 
+Urgent calls (a close, a one-shot answer) go before the others, and among themselves
+**oldest reply first**: a call made inside ``reply_started`` (the relay enters it for
+each reply) queues by when its reply started, not when the call arrived. When a
+thousand answers wait for their one call, the conversation that has waited longest is
+served next, and a young reply can never push an old one back; calls outside a reply
+queue by arrival.
+
 ``SlotWindow`` is the pure bookkeeping (a fake clock tests it); ``RateBudget`` adds
 waiting, fairness and one window per (app, operation). The pacing layer reads
 ``interval`` and ``waiting`` to stretch its update interval instead of queueing.
@@ -24,17 +31,21 @@ waiting, fairness and one window per (app, operation). The pacing layer reads
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import anyio
 
 from bridge.dingtalk.operations import Operation
 
-__all__ = ["RateBudget", "SlotWindow"]
+__all__ = ["RateBudget", "SlotWindow", "reply_started"]
 
 #: Slack added to the window: clock granularity and the server's own rounding.
 DEFAULT_MARGIN = 0.05
@@ -91,26 +102,76 @@ class SlotWindow:
         self._cooling.append(max(now + self.hold, self._cooling[-1] if self._cooling else 0.0))
 
 
+#: How old the reply making the current call is (seconds), while ``reply_started`` holds.
+_reply_age: ContextVar[Callable[[], float] | None] = ContextVar("bridge_reply_age", default=None)
+
+
+@contextmanager
+def reply_started(clock: Callable[[], float]) -> Iterator[None]:
+    """Inside, urgent calls queue by when the block was entered: the reply's start.
+
+    ``clock`` is the caller's own; only the age it measures crosses to the budget, so
+    the two clocks need not agree. Context variables follow the task (and are copied
+    into its child tasks), so every call the reply makes is covered.
+    """
+    started = clock()
+    token = _reply_age.set(lambda: clock() - started)
+    try:
+        yield
+    finally:
+        _reply_age.reset(token)
+
+
+@dataclass(order=True)
+class _Ticket:
+    """An urgent caller's place: its reply's start (budget clock), then arrival order.
+
+    ``turn`` is set when the ticket becomes the head of the queue: only the head watches
+    the window, so a release wakes one waiter, not a thousand.
+    """
+
+    started: float
+    arrival: int
+    turn: anyio.Event = field(default_factory=anyio.Event, compare=False)
+
+
 class _Lane:
     """The budget of one (app, operation): its window, its queues and a change signal.
 
-    Two queues, each first come first served (anyio's Lock hands over in FIFO order):
-    urgent calls (those that finish a message or deliver one whole) and the rest. A normal
-    caller at the head of its queue still steps aside while an urgent one waits: an
-    intermediate update can always wait or be skipped, a message's close cannot.
+    Two queues: urgent calls (those that finish a message or deliver one whole), oldest
+    reply first (a heap of ``_Ticket``), and the rest, first come first served (anyio's
+    Lock hands over in FIFO order). A normal caller at the head of its queue still steps
+    aside while an urgent one waits: an intermediate update can always wait or be
+    skipped, a message's close cannot.
     """
 
     def __init__(self, window: SlotWindow) -> None:
         self.window = window
         self.lock = anyio.Lock()
-        self.urgent_lock = anyio.Lock()
+        self.urgent: list[_Ticket] = []
+        self.arrivals = itertools.count()
         self.changed = anyio.Event()
         self.waiting = 0
-        self.urgent_waiting = 0
 
     def signal(self) -> None:
         self.changed.set()
         self.changed = anyio.Event()
+
+    def queue(self, ticket: _Ticket) -> None:
+        heapq.heappush(self.urgent, ticket)
+        if self.urgent[0] is ticket:
+            self.signal()  # a displaced head must step back
+
+    def leave(self, ticket: _Ticket) -> None:
+        """Take ``ticket`` out of the urgent queue (granted or cancelled); wake the next."""
+        if self.urgent and self.urgent[0] is ticket:
+            heapq.heappop(self.urgent)
+        else:
+            self.urgent.remove(ticket)
+            heapq.heapify(self.urgent)
+        if self.urgent:
+            self.urgent[0].turn.set()
+        self.signal()  # a normal caller may have stood aside for this one
 
 
 class Permit:
@@ -180,7 +241,7 @@ class RateBudget:
         """``async with budget.slot(app, op):`` around one call, held until it returns.
 
         ``urgent`` calls (a message's close, a one-shot answer) are served before the
-        others waiting on the same lane.
+        others waiting on the same lane, oldest reply first (``reply_started``).
         """
         permit = await self._take(app, operation, urgent)
         try:
@@ -191,29 +252,47 @@ class RateBudget:
     async def _take(self, app: str, operation: Operation, urgent: bool) -> Permit:
         lane = self._lane(app, operation)
         lane.waiting += 1
-        if urgent:
-            lane.urgent_waiting += 1
         try:
-            async with lane.urgent_lock if urgent else lane.lock:
-                while True:
-                    now = self._clock()
-                    free_at = lane.window.free_at(now)
-                    stand_aside = not urgent and lane.urgent_waiting > 0
-                    if free_at is not None and free_at <= now and not stand_aside:
-                        break
-                    changed = lane.changed
-                    if free_at is None or stand_aside:
-                        await changed.wait()
-                    else:
-                        with anyio.move_on_after(free_at - now):
-                            await changed.wait()
-                lane.window.take(now)
+            if urgent:
+                await self._take_urgent(lane)
+            else:
+                async with lane.lock:
+                    await self._take_when(lane, lambda: not lane.urgent)
         finally:
             lane.waiting -= 1
-            if urgent:
-                lane.urgent_waiting -= 1
-                lane.signal()  # a normal caller may have stood aside for this one
         return Permit(lane, self._clock)
+
+    async def _take_urgent(self, lane: _Lane) -> None:
+        age = _reply_age.get()
+        started = self._clock() - (age() if age is not None else 0.0)
+        ticket = _Ticket(started, next(lane.arrivals))
+        lane.queue(ticket)
+        try:
+            while lane.urgent[0] is not ticket:
+                if ticket.turn.is_set():  # was the head, then an older reply came
+                    ticket.turn = anyio.Event()
+                await ticket.turn.wait()
+            # Displaced while waiting here, it waits for the lane's signals until it is
+            # the head again (rare: only an older reply's call displaces it).
+            await self._take_when(lane, lambda: lane.urgent[0] is ticket)
+        finally:
+            lane.leave(ticket)
+
+    async def _take_when(self, lane: _Lane, my_turn: Callable[[], bool]) -> None:
+        """Wait until ``my_turn()`` and a free slot, then take the slot."""
+        while True:
+            now = self._clock()
+            free_at = lane.window.free_at(now)
+            turn = my_turn()
+            if turn and free_at is not None and free_at <= now:
+                lane.window.take(now)
+                return
+            changed = lane.changed
+            if free_at is None or not turn:
+                await changed.wait()
+            else:
+                with anyio.move_on_after(free_at - now):
+                    await changed.wait()
 
     def back_off(self, app: str, operation: Operation, seconds: float) -> None:
         """Hold every call of the lane for ``seconds``: DingTalk answered it with a rate

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,6 +30,7 @@ from bridge.console import (
     signal_name,
     stop_signals,
 )
+from bridge.doctor import doctor
 from bridge.errors import ExitCode
 from bridge.sandbox.command import dev
 from bridge.startup import check_startup, summary
@@ -178,19 +180,55 @@ async def _send(config: Config, assistant: str | None, to: str, prompt: str) -> 
 def emulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config",
+            help="Print a bridge config for the emulator already running at HOST:PORT "
+            "(creating the card template it names there) and exit.",
+        ),
+    ] = False,
     verbose: Verbose = False,
     log_format: LogFormatOption = None,
 ) -> None:
     """Run the local DingTalk emulator (OpenAPI, webhooks, simulated model, control API).
 
-    Runs until SIGTERM (exit 0) or Ctrl-C (exit 130).
+    Runs until SIGTERM (exit 0) or Ctrl-C (exit 130). With --print-config it serves
+    nothing: it prints a complete bridge config for the running emulator
+    (`bridge emulator --print-config > bridge.toml`, then `bridge serve --config
+    bridge.toml`).
     """
+    if print_config:
+        _print_emulator_config(host, port)
+        return
     from bridge.emulator.state import Emulator
 
     setup_logging(verbose, log_format or "text")
     world = Emulator.with_defaults()
     received = run_reporting(lambda: anyio.run(_emulate, world, host, port))
     raise typer.Exit(int(exit_code_for(received)))
+
+
+def _print_emulator_config(host: str, port: int) -> None:
+    """``bridge emulator --print-config``: one config on stdout, or one error line."""
+    import httpx2
+
+    from bridge.emulator.errors import EmulatorError
+    from bridge.emulator.printed_config import fetch_config_text
+    from bridge.sandbox.runner import find_prompts_dir
+
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{reachable}:{port}"
+    try:
+        text = anyio.run(partial(fetch_config_text, url, prompts_dir=find_prompts_dir()))
+    except (httpx2.HTTPError, ValueError, EmulatorError) as exc:
+        typer.echo(
+            f"error: no emulator answers at {url} ({exc}); start `bridge emulator` first, "
+            "with the same --host and --port",
+            err=True,
+        )
+        raise typer.Exit(int(ExitCode.FAILURE)) from None
+    typer.echo(text, nl=False)
 
 
 async def _emulate(world: Emulator, host: str, port: int) -> int:
@@ -211,6 +249,7 @@ async def _emulate(world: Emulator, host: str, port: int) -> int:
 # Commands that live with their feature, registered here so `bridge --help` lists them.
 app.command()(bench)
 app.command()(dev)
+app.command()(doctor)
 
 
 def main() -> None:

@@ -122,6 +122,7 @@ class PacingConfig(_Model):
 
     oneshot_window: NonNegativeFloat = 1.0
     oneshot_max_chars: PositiveInt = 300
+    oneshot_pressure: PositiveFloat = 10.0
     min_interval: PositiveFloat = 0.8
     min_growth: Annotated[int, Field(ge=1)] = 8
     max_idle: PositiveFloat = 2.5

@@ -22,6 +22,7 @@ class PacingOptions:
 
     oneshot_window: float = 1.0
     oneshot_max_chars: int = 300
+    oneshot_pressure: float = 10.0
     min_interval: float = 0.8
     min_growth: int = 8
     max_idle: float = 2.5

@@ -22,7 +22,19 @@ The rules it enforces, in the order of design.md §3:
    into a continued one at a ``split_point``;
 7. reasoning is hidden, quoted while thinking or kept (``bridge.core.transcript``);
 8. always closed: ``fail`` (source error, timeout, cancellation) turns into a
-   ``SendOnce`` of partial text + notice when nothing was opened, or a ``Close(ok=False)``.
+   ``SendOnce`` of partial text + notice when nothing was opened, or a ``Close(ok=False)``;
+9. budget pressure: when the rate budget is the bottleneck a reply is not opened at all
+   but held for one ``SendOnce`` (``held_until``), see below.
+
+Why rule 9: the budget's fair share per message (``set_budget_interval``: the time
+until every live message has had one call) is also how long an opened message waits
+for the call that first shows text. Once that is longer than the answer still has to
+run, opening buys the user nothing (the text comes with the final call anyway) and
+spends a call every other conversation waits for; so while the share exceeds both
+``oneshot_pressure`` and the time the answer has run so far (an answer that has run
+``t`` seconds is taken to need about as long again), the reply stays in the one-shot
+path, whatever its length. Re-checked at every event and every ``max_idle``: when the
+pressure falls the reply opens and streams. A message once opened is never abandoned.
 """
 
 from __future__ import annotations
@@ -217,15 +229,30 @@ class Pacer:
 
     def _from_window(self, now: float) -> Action:
         if self._finished or self._failure is not None:
-            # Ended inside the window: one finished send, whatever its length; the
-            # driver sends a text over the message limit as consecutive pieces.
+            # Ended inside the window (or while held): one finished send, whatever its
+            # length; the driver sends a text over the message limit in pieces.
             return self._issue(SendOnce(self.final_text), now, Phase.SENDING_ONCE)
         if self._first_at is None:
             return Wait(None)
         until = self._first_at + self._options.oneshot_window
-        if now >= until or len(self._transcript.document) > self._oneshot_chars:
-            return self._issue(Open(), now, Phase.OPENING)
-        return Wait(until)
+        if now < until and len(self._transcript.document) <= self._oneshot_chars:
+            return Wait(until)
+        held = self.held_until(now)
+        if held is not None:
+            return Wait(held)
+        return self._issue(Open(), now, Phase.OPENING)
+
+    def held_until(self, now: float) -> float | None:
+        """Rule 9: when to look again if the budget's pressure keeps the reply unopened
+        at ``now``, or ``None`` when it may open (see the module docstring)."""
+        if self._first_at is None or self._phase is not Phase.WINDOW:
+            return None
+        ran = now - self._first_at
+        if self._budget <= max(self._options.oneshot_pressure, ran):
+            return None
+        # The share stays put: the answer outruns it at first_at + share. Meanwhile the
+        # share may fall without an event (a stalled model): look again after max_idle.
+        return min(self._first_at + self._budget, now + self._options.max_idle)
 
     def _finish(self, now: float) -> Action:
         current = self._current()

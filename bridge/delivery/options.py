@@ -24,6 +24,7 @@ def pacing_options(config: PacingConfig) -> PacingOptions:
     return PacingOptions(
         oneshot_window=config.oneshot_window,
         oneshot_max_chars=config.oneshot_max_chars,
+        oneshot_pressure=config.oneshot_pressure,
         min_interval=config.min_interval,
         min_growth=config.min_growth,
         max_idle=config.max_idle,

@@ -24,6 +24,14 @@ delivery ``deadline`` (``[delivery] deadline`` after the reply started), stretch
 bound for the wait (``bridge.dingtalk.deadline``). Once the reply is cancelled (a
 shutdown) the deadline ends: the closes that follow get their plain bound, no more.
 
+When the budget is the bottleneck the reply is not streamed at all: the fair share
+``budget_interval`` gives, read before every decision, is also the budget's pressure,
+and while it exceeds ``[pacing] oneshot_pressure`` (and the time the answer has run)
+the pacer keeps the reply unopened and asks for one ``SendOnce`` at the end (rule 9 of
+``bridge.core.pacer``). Every call of the reply runs inside ``reply_started``, so among
+the urgent calls waiting in the budget (closes and one-shots) the oldest reply goes
+first (``bridge.dingtalk.budget``): none starves behind younger ones.
+
 ``pacer`` lets a caller supply the pacing core (anything shaped like ``PacerLike``); by
 default each reply gets a fresh ``Pacer(options)``. The benchmark uses it to run peer
 pacing strategies through this same relay.
@@ -34,7 +42,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
@@ -45,8 +52,10 @@ from bridge.core.events import End, LLMEvent
 from bridge.core.frames import split_text
 from bridge.core.pacer import Pacer
 from bridge.delivery.options import pacing_options, splittable
+from bridge.delivery.outcome import RelayResult
 from bridge.delivery.pieces import send_pieces
 from bridge.delivery.surface import LiveMessage, Surface
+from bridge.dingtalk.budget import reply_started
 from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.errors import LLMError, PlatformError
 from bridge.logcontext import note_surface
@@ -81,27 +90,6 @@ class PacerLike(Protocol):
     def next_action(self, now: float) -> Action: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RelayResult:
-    """How one reply went.
-
-    ``text`` is the whole reply as finally shown (before any split into continued
-    messages); ``ok`` is true when the model finished and the final text was delivered;
-    ``surface`` names the surface that showed it (``None`` if none did). The counts are
-    calls DingTalk accepted; ``error`` is the source's failure, if any.
-    """
-
-    text: str
-    ok: bool
-    surface: str | None
-    opens: int
-    updates: int
-    closes: int
-    send_once: int
-    splits: int
-    error: str | None = None
-
-
 def _ignore(surface: Surface, error: Exception) -> None:
     pass
 
@@ -130,9 +118,11 @@ async def relay(
     attempts`` within each call's bound.
     """
     window = DeliveryDeadline.after(deadline)
-    async with _entered(events) as stream:
-        run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer, window)
-        return await run.run(stream)
+    # The reply's closes and one-shots queue in the rate budget by this start, oldest first.
+    with reply_started(clock):
+        async with _entered(events) as stream:
+            run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer, window)
+            return await run.run(stream)
 
 
 @asynccontextmanager

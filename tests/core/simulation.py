@@ -9,7 +9,7 @@ call with its time.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bridge.core.actions import Call, Close, Done, Open, SendOnce, Split, Update, Wait
@@ -49,17 +49,22 @@ def simulate(
     fail_at: float | None = None,
     cancel: bool = False,
     failing_updates: Sequence[bool] = (False,),
-    budget: float = 0.0,
+    budget: float | Callable[[float], float] = 0.0,
 ) -> Trace:
-    """Run the pacer to ``Done``; ``events`` must be in time order."""
+    """Run the pacer to ``Done``; ``events`` must be in time order.
+
+    ``budget`` is the budget share per message, or a function of the time giving it
+    (read before every decision, as the relay does).
+    """
     pacer = Pacer(options)
-    pacer.set_budget_interval(budget)
+    share = budget if callable(budget) else (lambda now: budget)
     trace = Trace()
     pending = list(events)
     in_flight: tuple[float, Call] | None = None
     now = 0.0
     calls = 0
     for _ in range(100_000):
+        pacer.set_budget_interval(share(now))
         action = pacer.next_action(now)
         if isinstance(action, Done):
             assert in_flight is None

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
 import pytest
 
-from bridge.config import PacingConfig, RetryConfig
+from bridge.config import PacingConfig
 from bridge.core.events import End, LLMEvent, TextDelta
 from bridge.core.frames import normalize
 from bridge.delivery.relay import RelayResult, relay
-from bridge.delivery.surface import LiveMessage
+from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.operations import Operation
-from bridge.dingtalk.retry import RetryPolicy
 from bridge.errors import (
     LLMError,
     PlatformPermissionDenied,
     PlatformRateLimited,
     PlatformUnavailable,
 )
+from tests.delivery.relay_fakes import FakeSurface, source
 
 pytestmark = pytest.mark.anyio
 
@@ -38,124 +39,6 @@ OPTIONS = PacingConfig(
 WIDE_WINDOW = OPTIONS.model_copy(update={"oneshot_window": 30.0})
 WORDS = [f"word{i} " for i in range(30)]
 FULL = normalize("".join(WORDS))
-
-
-def denied(operation: str) -> PlatformPermissionDenied:
-    return PlatformPermissionDenied("scope not granted", operation=operation, status=403)
-
-
-#: Real retry decisions with short waits: 4 counted attempts, 20 ms per rate limit.
-QUICK_RETRY = RetryPolicy(
-    RetryConfig(attempts=4, backoff_initial=0.01, backoff_max=0.02, rate_limited_wait=0.02)
-)
-
-
-async def rate_limited(refusals: int | None) -> None:
-    """A call DingTalk refuses ``refusals`` times with QpsLimit (None: always), run
-    through the real retry policy as the client would."""
-    left = refusals
-
-    async def attempt() -> None:
-        nonlocal left
-        if left is None or left > 0:
-            left = None if left is None else left - 1
-            raise PlatformRateLimited("QpsLimit", operation="aiInteraction.finish", status=403)
-
-    await QUICK_RETRY.run(Operation.AI_FINISH, attempt)
-
-
-@dataclass
-class FakeSurface:
-    """An in-memory surface recording its calls; failures and a gate are opt-in."""
-
-    name: str
-    can_stream: bool = True
-    can_split: bool = True
-    fail_open: bool = False
-    fail_update: bool = False
-    fail_close: bool = False
-    fail_send: bool = False
-    fail_send_at: int | None = None  # only this send_once call (1-based) fails
-    close_refusals: int | None = 0  # rate-limit answers before the close goes through
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    updated: anyio.Event = field(default_factory=anyio.Event)
-    closing: anyio.Event = field(default_factory=anyio.Event)
-    update_gate: anyio.Event | None = None
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    async def open(self) -> LiveMessage:
-        await self._enter("open", "")
-        self._leave()
-        if self.fail_open:
-            raise denied("aiInteraction.prepare")
-        return FakeLive(self)
-
-    async def send_once(self, text: str) -> None:
-        await self._enter("send_once", text)
-        self._leave()
-        if self.fail_send or self.kinds().count("send_once") == self.fail_send_at:
-            raise PlatformUnavailable("down", operation="robot.sendBySession", status=503)
-
-    async def _enter(self, kind: str, text: str) -> None:
-        self.calls.append((kind, text))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        await anyio.lowlevel.checkpoint()
-
-    def _leave(self) -> None:
-        self.in_flight -= 1
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.calls]
-
-
-@dataclass
-class FakeLive:
-    """The live message of a FakeSurface."""
-
-    surface: FakeSurface
-    handle: None = None  # not recoverable: the relay never needs it
-
-    async def update(self, text: str) -> None:
-        await self.surface._enter("update", text)
-        try:
-            self.surface.updated.set()
-            if self.surface.update_gate is not None:
-                await self.surface.update_gate.wait()
-            if self.surface.fail_update:
-                raise PlatformUnavailable("down", operation="aiInteraction.update", status=503)
-        finally:
-            self.surface._leave()
-
-    async def close(self, text: str, *, ok: bool) -> None:
-        await self.surface._enter("close" if ok else "close_failed", text)
-        self.surface.closing.set()
-        try:
-            if self.surface.close_refusals != 0:
-                await rate_limited(self.surface.close_refusals)
-        finally:
-            self.surface._leave()
-        if self.surface.fail_close:
-            raise PlatformUnavailable("down", operation="aiInteraction.finish", status=503)
-
-
-async def source(
-    deltas: Sequence[str],
-    *,
-    gap: float = 0.0,
-    error: Exception | None = None,
-    hang: bool = False,
-) -> AsyncIterator[LLMEvent]:
-    """Yield deltas ``gap`` apart (the model's pace), then End, an error or a hang."""
-    for delta in deltas:
-        yield TextDelta(delta)
-        await anyio.sleep(gap)
-    if error is not None:
-        raise error
-    if hang:
-        await anyio.Event().wait()
-    yield End("stop")
 
 
 async def test_a_short_answer_is_one_send_once() -> None:
@@ -353,9 +236,10 @@ async def test_a_long_reply_is_split_into_continued_messages() -> None:
 
 
 async def test_a_tight_budget_spaces_the_updates() -> None:
-    """A budget share longer than the reply leaves room for one update before the close."""
+    """A budget share longer than the reply (but under oneshot_pressure) leaves room for
+    one update before the close."""
     surface = FakeSurface("ai_reply")
-    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS, budget_interval=lambda: 60.0)
+    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS, budget_interval=lambda: 9.0)
     assert surface.kinds().count("update") <= 1
     assert surface.calls[-1] == ("close", FULL)
     assert result.ok
@@ -469,3 +353,66 @@ async def test_cancelling_a_close_waiting_out_a_rate_limit_bounds_it_again() -> 
     assert surface.kinds().count("close") == 1
     assert len(errors) == 1
     assert isinstance(errors[0], PlatformRateLimited | TimeoutError)
+
+
+async def test_under_budget_pressure_a_long_answer_is_one_send_once() -> None:
+    """A budget share over oneshot_pressure: no open, no update, the whole answer once."""
+    surface = FakeSurface("ai_reply")
+    result = await relay(source(WORDS, gap=0.01), [surface], OPTIONS, budget_interval=lambda: 60.0)
+    assert surface.calls == [("send_once", FULL)]
+    assert (result.ok, result.opens, result.updates, result.send_once) == (True, 0, 0, 1)
+
+
+async def test_when_the_pressure_falls_the_held_reply_streams() -> None:
+    """Held while the share is high; once it falls, the reply opens and streams."""
+    surface = FakeSurface("ai_reply")
+    shares = iter([60.0] * 20)
+    result = await relay(
+        source(WORDS, gap=0.01), [surface], OPTIONS, budget_interval=lambda: next(shares, 0.0)
+    )
+    assert surface.kinds()[0] == "open"
+    assert surface.calls[-1] == ("close", FULL)
+    assert result.opens == 1
+
+
+@dataclass
+class BudgetedSurface(FakeSurface):
+    """A FakeSurface whose one-shot sends wait for an urgent slot of a real budget."""
+
+    budget: RateBudget = field(default_factory=RateBudget)
+    served: list[str] = field(default_factory=list)
+
+    async def send_once(self, text: str) -> None:
+        async with self.budget.slot("app", Operation.AI_SEND, urgent=True):
+            self.served.append(text)
+
+
+async def test_waiting_one_shots_go_oldest_reply_first() -> None:
+    """The older reply's one-shot, queued last, is served before a younger reply's."""
+    budget = RateBudget(100, window=0.01, margin=0.0)
+    surface = BudgetedSurface("ai_reply", budget=budget)
+    release, old_may_end = anyio.Event(), anyio.Event()
+
+    async def holder() -> None:
+        async with budget.slot("app", Operation.AI_SEND):
+            await release.wait()
+
+    async def old_source() -> AsyncIterator[LLMEvent]:
+        yield TextDelta("old")
+        await old_may_end.wait()
+        yield End("stop")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(
+            partial(relay, old_source(), [surface], OPTIONS, budget_interval=lambda: 60.0)
+        )
+        await anyio.sleep(0.05)  # the old reply has run 50 ms when the young one starts
+        tg.start_soon(partial(relay, source(["young"]), [surface], WIDE_WINDOW))
+        await anyio.wait_all_tasks_blocked()
+        old_may_end.set()
+        await anyio.wait_all_tasks_blocked()
+        assert budget.waiting("app", Operation.AI_SEND) == 2  # young queued first
+        release.set()
+    assert surface.served == ["old", "young"]

@@ -9,7 +9,8 @@ figures are those of a process that did nothing but this phase:
 1. build the bridge side as production does (one ``httpx2.AsyncClient``, a
    ``RateBudget``, a ``DingTalkClient``, an ``LLMSource`` on the openai client, the
    ``ai_reply`` surface) and get the access token; a strategy that keeps to no budget
-   gets a budget too large to ever wait (DingTalk's own limit still holds);
+   gets ``NoBudget`` (no client-side budget at all: each refused call waits out its own
+   rate limit; DingTalk's limit still holds);
 2. warm up: one unmeasured short reply, so lazy imports and first-use set-up stay out of
    the figures; the resident set after it is the phase's memory baseline; then wait out
    the emulator's one-second QPS window, so the warm-up's calls do not count against the
@@ -33,6 +34,7 @@ import anyio
 import httpx2
 from pydantic import BaseModel, ConfigDict
 
+from bridge.bench.nobudget import NoBudget
 from bridge.bench.resources import RssSampler, cpu_seconds, rss_bytes
 from bridge.bench.strategies import Strategy, strategy
 from bridge.bench.timed_surface import TimedSurface
@@ -179,7 +181,7 @@ async def answer_phase(order: PhaseOrder, progress: Callable[[int], None]) -> Ph
         httpx2.AsyncClient(timeout=dingtalk.timeout, limits=limits) as http,
         httpx2.AsyncClient(timeout=control_timeout, limits=limits) as control_http,
     ):
-        budget = RateBudget(dingtalk.qps_per_api if chosen.shares_budget else UNBUDGETED_QPS)
+        budget = RateBudget(dingtalk.qps_per_api) if chosen.shares_budget else NoBudget()
         client = DingTalkClient(
             http, dingtalk, client_id=DEFAULT_APP, client_secret=DEFAULT_SECRET, budget=budget
         )

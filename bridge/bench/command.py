@@ -114,7 +114,7 @@ def bench(
         raise typer.BadParameter(str(exc.args[0]), param_hint="--strategies") from None
 
     from bridge.bench.chart import write_chart
-    from bridge.bench.report import COST, PACING, render_table, write_json
+    from bridge.bench.report import COST, FLOOR, PACING, render_table, write_json
     from bridge.bench.runner import BenchSettings, Progress, run_bench
     from bridge.bench.scenario import Mix
     from bridge.bench.targets import render_targets, targets
@@ -152,7 +152,7 @@ def bench(
         # One line and the exit code for bridge's, the emulator's and a listener's errors.
         rows = run_reporting(lambda: anyio.run(run_bench, settings, advance))
     elapsed = time.monotonic() - started
-    found = targets(rows, settings.pacing.min_interval)
+    found = targets(rows, settings.pacing.min_interval, settings.pacing.oneshot_pressure)
     typer.echo("Pacing (seconds; lag = model emits a character → it is visible in DingTalk)")
     typer.echo(render_table(rows, PACING))
     typer.echo("")
@@ -161,6 +161,12 @@ def bench(
         "its own; the emulator runs in another)"
     )
     typer.echo(render_table(rows, COST))
+    typer.echo("")
+    typer.echo(
+        "Against the floor (one call per reply: replies ÷ QPS is the least time the level's "
+        "replies can take; end→final = the model's last character → the final text visible)"
+    )
+    typer.echo(render_table(rows, FLOOR))
     typer.echo("")
     typer.echo("Targets (bridge against its peers; measured, not asserted):")
     typer.echo(render_targets(found))

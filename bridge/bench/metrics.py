@@ -12,7 +12,9 @@ time, as a common prefix with the answer, became visible at that change. A quote
 nothing, which lets every strategy run with the production display settings.
 
 ``reply_figures`` reduces one observation; ``summarize`` pools the replies of one
-strategy into a ``StrategyFigures`` row.
+strategy into a ``StrategyFigures`` row. Its ``floor_seconds`` (replies ÷ QPS) is the
+least time the rate limit lets the level's replies take at one call each: when all of
+them are live at once, no rule can bring the last one's final text sooner.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class StrategyFigures:
     lag_p99: float | None
     end_to_final_p50: float | None
     end_to_final_p99: float | None
+    floor_seconds: float  # replies ÷ QPS: the least time one call per reply needs
     rejected: int
     unclosed: int
     undelivered: int
@@ -251,6 +254,7 @@ def summarize(
         lag_p99=percentile(lags, 99),
         end_to_final_p50=percentile(ends, 50),
         end_to_final_p99=percentile(ends, 99),
+        floor_seconds=len(replies) / qps,
         rejected=sum(r.rejected for r in replies),
         unclosed=sum(1 for r in replies if not r.closed),
         undelivered=sum(1 for r in replies if not r.delivered),

@@ -1,9 +1,11 @@
 """The benchmark's text and JSON outputs: the terminal tables and the figures file.
 
 Everything here reads finished ``StrategyFigures`` rows; nothing measures. A table has
-one row per (concurrency, strategy): ``PACING`` (calls and lag) and ``COST`` (rejections,
-losses, CPU and memory). ``write_json`` writes every figure with the targets check
-(``targets``), the settings and the machine. The chart is ``chart.write_chart``.
+one row per (concurrency, strategy): ``PACING`` (calls and lag), ``FLOOR`` (calls per
+reply and the model's end → final text p99 against the floor, replies ÷ QPS) and
+``COST`` (rejections, losses, CPU and memory). ``write_json`` writes every figure with
+the targets check (``targets``), the settings and the machine. The chart is
+``chart.write_chart``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from typing import Any
 from bridge.bench.metrics import StrategyFigures
 from bridge.bench.targets import Target
 
-__all__ = ["COST", "PACING", "machine", "render_table", "write_json"]
+__all__ = ["COST", "FLOOR", "PACING", "machine", "render_table", "write_json"]
 
 Column = tuple[str, int, Callable[[StrategyFigures], str]]
 
 
 def _num(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return "–" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _ratio(value: float | None, floor: float) -> str:
+    return "–" if value is None or floor <= 0 else f"{value / floor:.2f}×"
 
 
 def _share(value: float | None) -> str:
@@ -49,6 +55,17 @@ PACING: tuple[Column, ...] = (
     ("end→final p99", 13, lambda r: _num(r.end_to_final_p99, 2, " s")),
     ("final-only", 10, lambda r: _share(r.final_only_share)),
     ("wait max", 9, lambda r: _num(r.wait_max, 2, " s")),
+)
+FLOOR: tuple[Column, ...] = (
+    *_KEYS,
+    ("replies", 7, lambda r: str(r.replies)),
+    ("calls/reply", 11, lambda r: _num(r.calls_per_reply, 2)),
+    ("end→final p99", 13, lambda r: _num(r.end_to_final_p99, 2, " s")),
+    ("floor", 8, lambda r: _num(r.floor_seconds, 2, " s")),
+    ("p99 ÷ floor", 11, lambda r: _ratio(r.end_to_final_p99, r.floor_seconds)),
+    ("403/429", 7, lambda r: str(r.rejected)),
+    ("unclosed", 8, lambda r: str(r.unclosed)),
+    ("undelivered", 11, lambda r: str(r.undelivered)),
 )
 COST: tuple[Column, ...] = (
     *_KEYS,

@@ -5,8 +5,9 @@ other connectors do, written as subclasses of it that change only *when* an upda
 out: they still build the same markdown-safe frames, single-flight their calls, close
 every message with the complete text and report failures the same way, so the figures
 compare pacing rules and nothing else. Unlike ``bridge`` the peers have no one-shot
-window (they show the first chunk at once), no update cap, and know neither the round
-trip nor the shared rate budget.
+window (they show the first chunk at once) and so no one-shot path under budget
+pressure either, no update cap, and know neither the round trip nor the shared rate
+budget.
 
 - ``per-chunk``: an update for every model chunk (an unthrottled SDK);
 - ``fixed-800ms``: at most one update per 800 ms, decided when a chunk arrives; text
@@ -19,13 +20,14 @@ trip nor the shared rate budget.
 Two things set bridge apart, and the registry separates them: its *pacing rule* (the
 pacer) and its *client-side rate budget* (``RateBudget``: every DingTalk call of the
 process waits for a slot under the app's QPS limit, closes first). Each peer therefore
-runs twice: plain (``fixed-800ms``: no client-side budget, its calls go out as they are
-decided and meet DingTalk's QPS limit as 403s, which the client retries like any
-rate-limit refusal) and ``+budget`` (``fixed-800ms+budget``: the same rule behind
-bridge's shared budget). bridge against a ``+budget`` peer compares pacing rules alone;
-a peer plain against ``+budget`` shows what the budget does by itself. A ``+budget``
-peer's pacer still ignores the budget share (``set_budget_interval``): stretching the
-interval to it is part of bridge's rule.
+runs twice: plain (``fixed-800ms``: no client-side budget, ``bench.nobudget``: its calls
+go out as they are decided and meet DingTalk's QPS limit as 403s, each refused call
+waiting out its own hint before its retry) and ``+budget`` (``fixed-800ms+budget``: the
+same rule behind bridge's shared budget). bridge against a ``+budget`` peer compares
+pacing rules alone; a peer plain against ``+budget`` shows what the budget does by
+itself. A ``+budget`` peer's pacer still ignores the budget share
+(``set_budget_interval``): stretching the interval to it, and sending once under
+pressure, are part of bridge's rule.
 
 The peers override ``Pacer.ready_at`` (when the next update may start) and, for the
 rules without a timer, turn timed waits into waits for the next event.
@@ -187,8 +189,9 @@ class Strategy:
 
 BRIDGE = Strategy(
     "bridge",
-    "ours: one-shot window, interval ≥ max(min_interval, RTT, budget share), "
-    "growth or idle, trailing flush; behind the shared rate budget",
+    "ours: one-shot window, one call per reply under budget pressure, "
+    "interval ≥ max(min_interval, RTT, budget share), growth or idle, trailing flush; "
+    "behind the shared rate budget (one-shots and closes oldest reply first)",
     Pacer,
     shares_budget=True,
 )

@@ -4,7 +4,10 @@ At each concurrency level ``bridge`` ran at, ``targets`` compares it with its pe
 with bounds of its own. A comparison with a peer is made with each run of that peer that
 is present: plain (no client-side rate budget, as the connector it stands for) and
 ``+budget`` (the same rule behind bridge's budget). Against the plain peer a target
-measures bridge as a whole; against the ``+budget`` peer, the pacing rule alone.
+measures bridge as a whole; against the ``+budget`` peer, the pacing rule alone. Where
+the budget is the bottleneck (conversations ÷ QPS above ``oneshot_pressure``) bridge
+is also held to the floor: about one call per reply, and the final text within 10 % of
+replies ÷ QPS.
 """
 
 from __future__ import annotations
@@ -106,7 +109,33 @@ def _own(ours: StrategyFigures, min_interval: float) -> Iterator[Target]:
         )
 
 
-def targets(rows: Sequence[StrategyFigures], min_interval: float) -> list[Target]:
+def _saturated(ours: StrategyFigures, oneshot_pressure: float) -> Iterator[Target]:
+    """Where the budget is the bottleneck (conversations ÷ QPS over ``oneshot_pressure``,
+    so bridge answers in one call): one call per reply, and the final text as soon as
+    the floor (replies ÷ QPS) allows."""
+    c = ours.concurrency
+    if c / ours.qps <= oneshot_pressure:
+        return
+    yield Target(
+        c,
+        "budget-bound: calls per reply ≤ 1.05",
+        f"{ours.calls_per_reply:.2f} calls",
+        ours.calls_per_reply <= 1.05,
+    )
+    end = ours.end_to_final_p99
+    floor = ours.floor_seconds
+    yield Target(
+        c,
+        "budget-bound: end→final p99 within 10 % of the floor (replies ÷ QPS)",
+        f"{_seconds(end)} vs floor {floor:.2f} s"
+        + ("" if end is None else f" ({end / floor:.2f}×)"),
+        end is not None and end <= 1.1 * floor,
+    )
+
+
+def targets(
+    rows: Sequence[StrategyFigures], min_interval: float, oneshot_pressure: float = 10.0
+) -> list[Target]:
     """The issue's targets for ``bridge`` at each concurrency level it ran at."""
     found: list[Target] = []
     for ours in (r for r in rows if r.strategy == "bridge"):
@@ -127,6 +156,7 @@ def targets(rows: Sequence[StrategyFigures], min_interval: float) -> list[Target
         for peer in _runs(rows, "fixed-800ms", c):
             found.extend(_against_fixed(ours, peer))
         found.extend(_own(ours, min_interval))
+        found.extend(_saturated(ours, oneshot_pressure))
     return found
 
 

@@ -173,3 +173,4 @@ def test_summarize_pools_replies_and_resources() -> None:
     assert row.cpu_per_1000_chunks == pytest.approx(0.5)
     assert row.rss_per_conversation_kb == pytest.approx(5 * 1024)
     assert row.lag_max is not None
+    assert row.floor_seconds == pytest.approx(3 / 20)  # replies ÷ QPS

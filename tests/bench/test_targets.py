@@ -73,3 +73,26 @@ def test_targets_render_one_line_each() -> None:
     assert len(lines) == len(found)
     assert all("c=10:" in line for line in lines)
     assert any("[MISSED]" in line for line in lines)
+
+
+def test_budget_bound_levels_hold_bridge_to_the_floor() -> None:
+    """Above oneshot_pressure conversations per QPS: ≤ 1.05 calls, p99 ≤ 1.1 × floor."""
+    near = replace(
+        row("bridge", 1.0, 50.0, 0),
+        concurrency=1000,
+        replies=1000,
+        calls_per_reply=1.02,
+        end_to_final_p99=54.0,
+        floor_seconds=50.0,
+    )
+    far = replace(near, calls_per_reply=1.5, end_to_final_p99=80.0)
+    met = {t.goal: t.met for t in targets([near], 0.8, 10.0)}
+    assert met["budget-bound: calls per reply ≤ 1.05"] is True
+    assert met["budget-bound: end→final p99 within 10 % of the floor (replies ÷ QPS)"] is True
+    assert not any(t.met for t in targets([far], 0.8, 10.0) if t.goal.startswith("budget-bound"))
+
+
+def test_levels_the_budget_does_not_bind_have_no_floor_target() -> None:
+    """100 conversations at 20 QPS (5 s each) is under a 10 s oneshot_pressure."""
+    level = replace(row("bridge", 2.0, 5.0, 0), concurrency=100, floor_seconds=5.0)
+    assert not any(t.goal.startswith("budget-bound") for t in targets([level], 0.8, 10.0))

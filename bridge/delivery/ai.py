@@ -182,6 +182,9 @@ def _serves_stepwise(turn: Turn, now: float) -> bool:
 
 
 def _build_stepwise(deps: SurfaceDeps, turn: Turn) -> Surface:
+    # The openConversationId when the Turn has one (a group, or an action's context, which
+    # holds the chat's real one, single or group); else the user's unionId, the seed's way
+    # to a single chat: a robot message's conversationId of a single chat is none.
     handles = turn.handles
     if handles.open_conversation_id:
         target = Target.conversation(handles.open_conversation_id)

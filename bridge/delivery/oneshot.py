@@ -4,7 +4,8 @@
 - ``robot_webhook``: the robot's sessionWebhook, a markdown message that mentions the
   asker in groups (§5 G);
 - ``robot_send``: robot ``groupMessages/send`` or ``oToMessages/batchSend`` (§4 K, L),
-  which need only the robot code and work long after any webhook expired.
+  which need only the robot code and work long after any webhook expired. They have no
+  @-mentions, so a group answer sent this way names nobody.
 
 They serve short answers and are the last resort when a streaming message could not be
 opened or closed: the user still gets the whole answer, once. Nothing of theirs is ever

@@ -6,8 +6,8 @@ of the question: "@Bridge Dev 你好" asks "你好". What arrives differs by doo
 - a robot message (§11): DingTalk removes the robot's own "@name" from ``text.content``
   and leaves the space after it (``" 你好"``); other mentions stay as plain "@nick"
   text. ``isInAtList`` (or the robot's ``chatbotUserId`` among ``atUsers``) says the
-  robot was mentioned. Clients that did not strip it (and the emulator before it
-  learned to) send the name too, so bridge strips it itself;
+  robot was mentioned. A sender that did not strip it sends the name too, so bridge
+  strips it itself;
 - an AI-assistant action: ``rawInput`` is the raw input and may carry "@Bridge Dev"
   (undocumented); the context has no at-list.
 

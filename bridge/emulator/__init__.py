@@ -21,5 +21,6 @@ Subpackages, one concern each:
 
 At the top: ``state.Emulator`` composes the world, ``app.create_app`` puts every route on
 one Starlette app, and ``server.running_emulator`` serves it (``bridge emulator`` runs
-``server.serve``). ``errors`` holds the emulator's own exceptions.
+``server.serve``). ``errors`` holds the emulator's own exceptions. ``printed_config``
+renders a bridge config for a running emulator (``bridge emulator --print-config``).
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from bridge.emulator.model.context import ContextLimit
 from bridge.emulator.model.reply import EmissionView
 from bridge.emulator.model.script import ModelScript, ModelSpeed
 
@@ -49,6 +50,13 @@ class ModelControl:
     async def define(self, name: str, script: ModelScript) -> None:
         """Put ``script`` in the library, for ``[[script=name]]``."""
         await self._call("PUT", f"/library/{name}", script.model_dump(mode="json"))
+
+    async def set_context(self, limit: ContextLimit | None) -> None:
+        """Refuse prompts longer than ``limit`` (None: no limit); see ``context``."""
+        if limit is None:
+            await self._call("DELETE", "/context")
+        else:
+            await self._call("PUT", "/context", limit.model_dump(mode="json"))
 
     async def emissions(self, since: int = 0) -> list[EmissionView]:
         """Every completion after the first ``since``, with its chunks and their times."""

@@ -12,6 +12,8 @@ in ``control``)
   ``POST   /_emulator/model/scripts``      queue a ``ModelScript``; ``DELETE`` empties the queue
   ``PUT    /_emulator/model/library/{name}``  a ``ModelScript`` for ``[[script=name]]``
   ``POST   /_emulator/model/faults``       install a ``ModelFault``; ``DELETE`` removes all
+  ``PUT    /_emulator/model/context``      a ``ContextLimit`` (prompts over it refused);
+                                          ``DELETE`` removes it (see ``context``)
   ``POST   /_emulator/model/release``      end every stall now
   ``GET    /_emulator/model/emissions?since=N``  completions after the first N; ``DELETE`` clears
 
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bridge.emulator.model.context import ContextLimit
 from bridge.emulator.model.reply import quiet_drops
 from bridge.emulator.model.script import GeneratorSpec, ModelFault, ModelScript, SpeedUpdate
 from bridge.emulator.model.simulator import MODEL_ID, ModelSimulator
@@ -86,6 +89,14 @@ def model_routes(simulator: ModelSimulator) -> list[BaseRoute]:
         fault_id = simulator.add_fault(await _parse(request, ModelFault))
         return {"id": fault_id}
 
+    async def context(request: Request) -> Any:
+        if request.method == "DELETE":
+            simulator.set_context(None)
+            return {"context": None}
+        limit = await _parse(request, ContextLimit)
+        simulator.set_context(limit)
+        return {"context": limit.model_dump(mode="json")}
+
     async def release(request: Request) -> Any:
         simulator.release_stalls()
         return {"released": True}
@@ -108,6 +119,7 @@ def model_routes(simulator: ModelSimulator) -> list[BaseRoute]:
         ("/scripts", scripts, ["POST", "DELETE"]),
         ("/library/{name}", library, ["PUT"]),
         ("/faults", faults, ["POST", "DELETE"]),
+        ("/context", context, ["PUT", "DELETE"]),
         ("/release", release, ["POST"]),
         ("/emissions", emissions, ["GET", "DELETE"]),
     ]

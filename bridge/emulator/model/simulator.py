@@ -1,11 +1,12 @@
 """The simulated OpenAI-compatible model: its state, and how it answers one completion.
 
 ``ModelSimulator`` holds the model's speed, the queue and library of scripted replies,
-the default generator, installed faults, and a record of every completion it emitted
-(each chunk with the real ``time.time()`` it left at, for the benchmark).
-``ModelSimulator.complete`` serves ``POST /v1/chat/completions``: it picks the reply
-(a ``[[script=NAME]]`` directive, the queue, or the generator; see ``script``), applies
-the status faults and hands the rest to ``reply.CompletionReply``. The routes and the
+the default generator, installed faults, an optional context limit, and a record of
+every completion it emitted (each chunk with the real ``time.time()`` it left at, for the
+benchmark). ``ModelSimulator.complete`` serves ``POST /v1/chat/completions``: it applies
+the status faults, refuses a prompt over the context limit (``context``), picks the reply
+(a ``[[script=NAME]]`` directive, the queue, or the generator; see ``script``) and hands
+the rest to ``reply.CompletionReply``. The routes and the
 control endpoints are in ``routes``.
 """
 
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.emulator.control.views import View
+from bridge.emulator.model.context import ContextLimit, refusal_response
 from bridge.emulator.model.reply import (
     CompletionReply,
     Emission,
@@ -68,6 +70,7 @@ class ModelStateView(View):
     library: dict[str, ModelScript]
     faults: list[InstalledFault]
     requests: int
+    context: ContextLimit | None = None
 
 
 @dataclass
@@ -96,6 +99,7 @@ class ModelSimulator:
         self._library: dict[str, ModelScript] = {}
         self._faults: list[_Fault] = []
         self._emissions: list[Emission] = []
+        self._context: ContextLimit | None = None
         # Events are created lazily, inside the event loop that serves the model.
         self._release: anyio.Event | None = None
         self._arrival: anyio.Event | None = None
@@ -134,6 +138,10 @@ class ModelSimulator:
         """Remove every installed fault."""
         self._faults.clear()
 
+    def set_context(self, limit: ContextLimit | None) -> None:
+        """Refuse prompts longer than ``limit`` from now on (None: no limit); see ``context``."""
+        self._context = limit
+
     def release_stalls(self) -> None:
         """End every stall in progress now."""
         if self._release is not None:
@@ -148,6 +156,7 @@ class ModelSimulator:
         self._library.clear()
         self._faults.clear()
         self._emissions.clear()
+        self._context = None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -173,6 +182,7 @@ class ModelSimulator:
             library=dict(self._library),
             faults=[f.view() for f in self._faults],
             requests=self.requests,
+            context=self._context,
         )
 
     # -- serving ----------------------------------------------------------------------
@@ -232,6 +242,19 @@ class ModelSimulator:
         status_fault = self._take_fault("status")
         if status_fault is not None:
             return _failed(emission, status_fault)
+        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+        limit = self._context
+        if limit is not None and prompt_chars > limit.tokens:
+            response = refusal_response(limit, prompt_chars, stream=emission.stream)
+            emission.finish("failed", response.status_code)
+            log.info(
+                "simulated model: %s refused, %d prompt tokens over the context of %d (%s)",
+                emission.id,
+                prompt_chars,
+                limit.tokens,
+                limit.refusal,
+            )
+            return response
         directives = parse_directives(emission.user)
         if directives.script is not None:
             script = self._library.get(directives.script)
@@ -251,7 +274,6 @@ class ModelSimulator:
             drop=own if own is not None and own.kind == "drop" else self._take_fault("drop"),
             stall=own if own is not None and own.kind == "stall" else self._take_fault("stall"),
         )
-        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
         options = body.get("stream_options") or {}
         return CompletionReply(
             stall=self._stall,

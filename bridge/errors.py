@@ -8,7 +8,8 @@ they catch (httpx2, openai, JSON, TOML) into a subclass here, chaining the cause
     ├── ConfigError                 bad TOML, unknown key, wrong type, missing ${ENV}
     ├── LLMError                    the model endpoint failed
     │   ├── LLMTimeout              idle gap between chunks or overall deadline
-    │   └── LLMRateLimited          429 from the model endpoint
+    │   ├── LLMRateLimited          429 from the model endpoint
+    │   └── LLMPromptTooLong        the prompt does not fit the model's context
     ├── PlatformError               DingTalk answered with an error (or not at all)
     │   ├── PlatformAuthError       bad credentials, invalid or expired access token
     │   ├── PlatformPermissionDenied   a scope is not granted
@@ -89,6 +90,15 @@ class LLMTimeout(LLMError):
 
 class LLMRateLimited(LLMError):
     """The model endpoint answered 429."""
+
+
+class LLMPromptTooLong(LLMError):
+    """The endpoint refused the prompt as longer than the model's context, before any text.
+
+    A 400 (or 413) context-length error such as OpenAI's ``context_length_exceeded``, or
+    a stream that ended before any text without a finish reason (llama.cpp's way when
+    streaming). Nothing was shown, so the answer may be asked again with less history.
+    """
 
 
 class PlatformError(BridgeError):

@@ -13,7 +13,9 @@ Contract:
 - the HTTP response is closed when the ``async with`` exits, on every path, cancellation
   included (the close is shielded and bounded);
 - failures are raised from the iterator as ``LLMError`` (``LLMTimeout`` for the idle gap
-  or the deadline, ``LLMRateLimited`` for a 429); no openai or httpx2 exception escapes.
+  or the deadline, ``LLMRateLimited`` for a 429, ``LLMPromptTooLong`` for a prompt the
+  endpoint refuses as longer than its context: see ``prompt_too_long``); no openai or
+  httpx2 exception escapes.
   Each message names the endpoint (``endpoint_url``: no credentials) and what broke in
   plain words: cannot connect (connection refused…), timed out, closed the connection
   before answering or mid-answer, or the HTTP status with the server's own message;
@@ -47,13 +49,13 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from bridge.config import LLMConfig
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
-from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
+from bridge.errors import LLMError, LLMPromptTooLong, LLMRateLimited, LLMTimeout
 from bridge.llm.endpoint import endpoint_url
 from bridge.llm.messages import ChatMessage
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text
 
-__all__ = ["LLMSource", "create_openai_client", "translate_error"]
+__all__ = ["LLMSource", "create_openai_client", "prompt_too_long", "translate_error"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,12 @@ class _Run:
                         finish_reason = choice.finish_reason
             for event in splitter.flush():
                 yield self._note(event)
+            if finish_reason is None and not self._produced:
+                # llama.cpp's server, streaming, answers a prompt over its context so.
+                raise LLMPromptTooLong(
+                    f"model endpoint {self._endpoint} ended the stream before any text and"
+                    " without a finish reason: taken as a prompt too long for its context"
+                )
             if finish_reason is None:
                 raise LLMError(
                     f"model endpoint {self._endpoint} ended the answer without a finish reason"
@@ -290,6 +298,11 @@ def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool =
     where = f"model endpoint {endpoint}" if endpoint else "the model endpoint"
     if isinstance(exc, openai.RateLimitError):
         return LLMRateLimited(f"{where} is rate limiting: {_api_message(exc)}", status=429)
+    if isinstance(exc, openai.APIError) and prompt_too_long(exc):
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+        return LLMPromptTooLong(
+            f"{where} refused the prompt as too long: {_api_message(exc)}", status=status
+        )
     if isinstance(exc, openai.APIStatusError):
         return LLMError(
             f"{where} answered with an error: {_api_message(exc)}", status=exc.status_code
@@ -308,6 +321,34 @@ def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool =
     if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
         return LLMError(f"{where} failed {phase}: {_reason(exc)}")
     return LLMError(f"{where}: the request failed: {exc}")
+
+
+# How endpoints say a prompt is over the context: OpenAI, vLLM and DeepSeek ("This
+# model's maximum context length is …", code context_length_exceeded), llama.cpp ("the
+# request exceeds the available context size", type exceed_context_size_error),
+# DashScope ("Range of input length should be …"), others ("too many tokens").
+_TOO_LONG = {"context_length_exceeded", "exceed_context_size", "context length", "context size"}
+_TOO_LONG |= {"context window", "too many tokens", "prompt is too long", "input length"}
+
+
+def prompt_too_long(exc: openai.APIError) -> bool:
+    """True when ``exc`` is the endpoint refusing the prompt as longer than its context.
+
+    A 413 (the request body itself), or a 400 or an error event in the stream (llama.cpp
+    sends those after an HTTP 200) whose code, type or message says so.
+    """
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code == 413:
+            return True
+        if exc.status_code != 400:
+            return False
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    said = [exc.message, getattr(exc, "code", None)]
+    if isinstance(inner, Mapping):
+        said += [inner.get("message"), inner.get("code"), inner.get("type")]
+    words = " ".join(str(s).lower() for s in said if s is not None)
+    return any(w in words for w in _TOO_LONG)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

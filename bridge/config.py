@@ -93,6 +93,15 @@ class DingTalkConfig(_Model):
         return self
 
 
+DEFAULT_TOKEN_FACTORS: Mapping[Literal["o200k_base", "cl100k_base"], float] = {
+    "cl100k_base": 2.0,
+    "o200k_base": 1.0,
+}
+"""cl100k stands in for every model without an encoding of its own: 2.0 covers the
+most any tokenizer measured counted (docs/tokens.md). o200k is picked only for OpenAI's
+models, whose own tokenizer it is."""
+
+
 class LLMConfig(_Model):
     """The OpenAI-compatible model endpoint and how to sample from it."""
 
@@ -109,6 +118,18 @@ class LLMConfig(_Model):
     encoding: Literal["o200k_base", "cl100k_base"] | None = None
     encodings: dict[str, Literal["o200k_base", "cl100k_base"]] = {}
     fallback_encoding: Literal["o200k_base", "cl100k_base"] = "cl100k_base"
+    # Safety factor on tiktoken's counts, per encoding (README, "Token counting"): a
+    # model's own tokenizer may count more. Keys given are merged over these defaults.
+    token_factors: dict[
+        Literal["o200k_base", "cl100k_base"], Annotated[float, Field(ge=0.5, le=4.0)]
+    ] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_FACTORS))
+
+    @field_validator("token_factors")
+    @classmethod
+    def _factors_over_defaults(
+        cls, given: dict[Literal["o200k_base", "cl100k_base"], float]
+    ) -> dict[Literal["o200k_base", "cl100k_base"], float]:
+        return {**DEFAULT_TOKEN_FACTORS, **given}
 
     @model_validator(mode="after")
     def _budget_leaves_room(self) -> LLMConfig:

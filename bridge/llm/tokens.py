@@ -14,6 +14,13 @@ matching model-name prefix of ``LLMConfig.encodings`` wins, then the built-in ta
 Qwen…) gets ``fallback_encoding`` (cl100k unless configured). Prefixes are
 matched case-insensitively against the name and against its last ``/`` segment, so
 ``openai/gpt-4o`` and ``Qwen/Qwen2.5-7B`` resolve like ``gpt-4o`` and ``qwen2.5-7b``.
+
+A stand-in encoding is only an estimate of the model's own tokenizer, which may count
+more (an English-centric vocabulary counts Chinese up to 1.9 × cl100k). So the history
+trim multiplies counts by a safety factor, ``LLMConfig.token_factors`` of the encoding
+in use (``token_factor``): with a factor of 2, a 10,000-token budget holds what tiktoken
+counts as 5,000. ``halve_history`` is the further trim after the endpoint refused a
+prompt as too long all the same: it keeps the newest turns worth half the history.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ __all__ = [
     "Encodings",
     "count_messages",
     "count_text",
+    "halve_history",
     "history_budget",
     "load_encodings",
+    "token_factor",
     "trim_history",
 ]
 
@@ -139,6 +148,12 @@ def encoding_name(model: str, config: LLMConfig) -> str:
     return config.fallback_encoding
 
 
+def token_factor(model: str, config: LLMConfig) -> float:
+    """The safety factor on counts for ``model``: ``config.token_factors`` of its encoding."""
+    name = encoding_name(model, config)
+    return next((f for e, f in config.token_factors.items() if e == name), 1.0)
+
+
 def _longest_prefix(model: str, table: Mapping[str, str]) -> str | None:
     name = model.lower()
     candidates = (name, name.rsplit("/", 1)[-1])
@@ -224,25 +239,53 @@ def trim_history(
     history: Sequence[ChatMessage],
     user: ChatMessage,
     budget: int,
+    *,
+    factor: float = 1.0,
 ) -> list[ChatMessage]:
     """``[system, *history, user]`` with the oldest turns dropped until it fits ``budget``.
 
-    A turn is a user message with the replies that follow it; turns go whole, so the
-    prompt never starts with an answer to a question it no longer shows. The system
-    prompt and the current user message are always kept, even when they alone exceed
-    the budget (the endpoint then says so, which is clearer than a silently cut question).
+    It fits when its count times ``factor`` (the safety factor, ``token_factor``) is at
+    most ``budget``. A turn is a user message with the replies that follow it; turns go
+    whole, so the prompt never starts with an answer to a question it no longer shows.
+    The system prompt and the current user message are always kept, even when they
+    alone exceed the budget (the endpoint then says so, which is clearer than a silently
+    cut question).
     """
+    limit = budget / factor
     fixed = [m for m in (system, user) if m is not None]
     used = count_messages(encoding, fixed)
     turns = _turns(history)
     costs = [sum(_message_tokens(encoding, m) for m in turn) for turn in turns]
     remaining = sum(costs)
     first = 0
-    while first < len(turns) and used + remaining > budget:
+    while first < len(turns) and used + remaining > limit:
         remaining -= costs[first]
         first += 1
     kept = [message for turn in turns[first:] for message in turn]
     return [*([system] if system is not None else []), *kept, user]
+
+
+def halve_history(
+    encoding: tiktoken.Encoding, prompt: Sequence[ChatMessage]
+) -> list[ChatMessage] | None:
+    """``prompt`` with its oldest turns dropped until its history costs at most half.
+
+    ``prompt`` is what ``trim_history`` made: an optional system message first, the
+    history, the user's message last. Turns go whole, newest kept; a newest turn worth
+    more than half goes too. None when ``prompt`` holds no history: nothing to drop.
+    """
+    head = 1 if len(prompt) > 1 and prompt[0].role == "system" else 0
+    history = prompt[head:-1]
+    if not history:
+        return None
+    turns = _turns(history)
+    costs = [sum(_message_tokens(encoding, m) for m in turn) for turn in turns]
+    allowed = sum(costs) / 2
+    first = 0
+    while first < len(turns) and sum(costs[first:]) > allowed:
+        first += 1
+    kept = [message for turn in turns[first:] for message in turn]
+    return [*prompt[:head], *kept, prompt[-1]]
 
 
 def _turns(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:

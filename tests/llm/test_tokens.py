@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from bridge.config import LLMConfig
+from bridge.config import LLMConfig, parse_config
 from bridge.errors import ConfigError
 from bridge.llm.messages import ChatMessage
 from bridge.llm.tokens import (
@@ -16,8 +16,10 @@ from bridge.llm.tokens import (
     count_messages,
     count_text,
     encoding_name,
+    halve_history,
     history_budget,
     load_encodings,
+    token_factor,
     trim_history,
 )
 
@@ -146,3 +148,85 @@ def test_trim_keeps_system_and_user_over_budget(cl100k: tiktoken.Encoding) -> No
     """Even when system and user alone exceed the budget, both are kept."""
     system, user = ChatMessage.system("be brief " * 50), ChatMessage.user("now " * 50)
     assert trim_history(cl100k, system, history(2), user, budget=5) == [system, user]
+
+
+def test_factor_shrinks_what_fits(cl100k: tiktoken.Encoding) -> None:
+    """With factor 2 a budget holds half of what tiktoken counts: turns fitting at 1 go."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    full = count_messages(cl100k, [system, *history(4), user])
+    assert trim_history(cl100k, system, history(4), user, full) == [system, *history(4), user]
+    halved = trim_history(cl100k, system, history(4), user, full, factor=2.0)
+    kept = len(halved) - 2
+    assert 0 < kept < len(history(4))
+    assert halved == [system, *history(4)[-kept:], user]
+    assert count_messages(cl100k, halved) * 2 <= full
+    one_more = [system, *history(4)[-kept - 2 :], user]
+    assert count_messages(cl100k, one_more) * 2 > full
+    assert trim_history(cl100k, system, history(4), user, 2 * full, factor=2.0) == [
+        system,
+        *history(4),
+        user,
+    ]
+
+
+def test_factor_below_one_lets_more_fit(cl100k: tiktoken.Encoding) -> None:
+    """A factor under 1 (a model that counts fewer tokens) keeps what would not fit at 1."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    full = count_messages(cl100k, [system, *history(4), user])
+    kept = trim_history(cl100k, system, history(4), user, full // 2, factor=0.5)
+    assert kept == [system, *history(4), user]
+
+
+def test_default_factors_per_encoding() -> None:
+    """By default cl100k (the stand-in) counts double, o200k (OpenAI's own) as is."""
+    config = LLMConfig()
+    assert token_factor("deepseek-chat", config) == 2.0
+    assert token_factor("gpt-4o-mini", config) == 1.0
+    assert token_factor("gpt-4", config) == 2.0
+
+
+def test_configured_factor_is_merged_over_the_defaults() -> None:
+    """Setting one encoding's factor keeps the other's default."""
+    config = LLMConfig(token_factors={"cl100k_base": 1.3})  # type: ignore[dict-item]
+    assert config.token_factors == {"cl100k_base": 1.3, "o200k_base": 1.0}
+    assert token_factor("qwen-max", config) == 1.3
+    forced = LLMConfig(encoding="o200k_base", token_factors={"o200k_base": 2.5})  # type: ignore[dict-item]
+    assert token_factor("qwen-max", forced) == 2.5
+
+
+@pytest.mark.parametrize("factors", [{"cl100k_base": 0.2}, {"cl100k_base": 5}, {"p50k": 1.0}])
+def test_factor_out_of_range_or_unknown_encoding_is_refused(factors: dict[str, float]) -> None:
+    """A factor outside 0.5–4 or for an unknown encoding is a config error naming the key."""
+    text = f"""
+[llm]
+token_factors = {{ {", ".join(f"{k} = {v}" for k, v in factors.items())} }}
+
+[[assistants]]
+name = "a"
+client_id = "c"
+client_secret = "s"
+delivery = {{ ai_template_id = "tpl.schema" }}
+"""
+    with pytest.raises(ConfigError, match=r"llm\.token_factors"):
+        parse_config(text, {})
+
+
+def test_halve_keeps_the_newest_turns_worth_half(cl100k: tiktoken.Encoding) -> None:
+    """Equal turns: the newer half stays, system and user too."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    assert halve_history(cl100k, [system, *history(4), user]) == [system, *history(4)[4:], user]
+    assert halve_history(cl100k, [*history(4), user]) == [*history(4)[4:], user]
+
+
+def test_halve_drops_a_newest_turn_worth_more_than_half(cl100k: tiktoken.Encoding) -> None:
+    """A long newest turn is over half by itself: the history goes entirely."""
+    long_turn = [ChatMessage.user("tell me " * 200), ChatMessage.assistant("well " * 200)]
+    prompt = [*history(2), *long_turn, ChatMessage.user("now")]
+    assert halve_history(cl100k, prompt) == [ChatMessage.user("now")]
+
+
+def test_halve_without_history_is_none(cl100k: tiktoken.Encoding) -> None:
+    """Nothing to drop: None, so the same prompt is not asked twice."""
+    system, user = ChatMessage.system("be brief"), ChatMessage.user("now")
+    assert halve_history(cl100k, [system, user]) is None
+    assert halve_history(cl100k, [user]) is None

@@ -3,13 +3,14 @@
 - ``records``: the frozen values stored (exchanges, journaled Turns, open messages,
   instances);
 - ``base``: the ``Store`` protocol and the promises every backend keeps;
-- ``memory``, ``sqlite``: the backends; a shared one (Redis) is meant to be one more
-  module, passing the same contract suite (``tests/state/test_contract.py``);
+- ``memory``, ``sqlite``, ``redis``: the backends, passing one contract suite
+  (``tests/state/test_contract.py``); only Redis is shared by several instances;
 - ``lease``: this process as an owner (``Instance``), its heartbeat, and which other
   owners are gone.
 
 ``open_store(state)`` turns ``[serve] state`` into a store: ``":memory:"`` keeps nothing,
-anything else is a SQLite file path.
+a ``redis://`` (``rediss://``, ``unix://``) URL is a Redis server, anything else is a
+SQLite file path.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bridge.state.records import (
     StoreCounts,
     Verdict,
 )
+from bridge.state.redis import RedisStore, is_redis_url
 from bridge.state.sqlite import SqliteStore
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "JournalEntry",
     "MemoryStore",
     "OpenMessage",
+    "RedisStore",
     "Role",
     "SqliteStore",
     "Store",
@@ -44,8 +47,15 @@ __all__ = [
 ]
 
 
-def open_store(state: str) -> AbstractAsyncContextManager[MemoryStore | SqliteStore]:
-    """The store ``[serve] state`` names, to be entered with ``async with``."""
+def open_store(
+    state: str, *, prefix: str = "bridge:"
+) -> AbstractAsyncContextManager[MemoryStore | SqliteStore | RedisStore]:
+    """The store ``[serve] state`` names, to be entered with ``async with``.
+
+    ``prefix`` starts every Redis key (``[serve] state_prefix``); files ignore it.
+    """
     if state == ":memory:":
         return MemoryStore()
+    if is_redis_url(state):
+        return RedisStore(state, prefix=prefix)
     return SqliteStore(state)

@@ -1,7 +1,7 @@
 """The state-store interface: what bridge remembers, and the promises every backend keeps.
 
-One protocol, several backends (``memory``, ``sqlite``; a shared backend such as Redis
-is meant to be one more module). ``tests/state/test_contract.py`` runs the same suite
+One protocol, several backends (``memory``, ``sqlite``, ``redis``: the last one shared by
+several ``bridge serve`` instances). ``tests/state/test_contract.py`` runs the same suite
 against each, so a backend is done when that suite passes for it.
 
 Rules every operation follows, chosen so each can be one transaction in SQLite and one
@@ -18,6 +18,15 @@ Lua script (or a MULTI block) in Redis:
 - ownership is by **lease**: work recorded with an ``owner`` belongs to that
   ``Instance`` while its ``lease_until`` is in the future; work of an owner with no
   record, or a lapsed one, is ownerless and may be **adopted** by a live instance.
+
+**Lanes.** A lane is one conversation's queue in the journal. All Turns of a lane have
+one owner, the only instance that answers them, one at a time, in arrival order: the
+lane's owner is whoever admitted its first Turn while it was empty; a Turn admitted
+into a lane that has Turns joins their owner, whichever instance admitted it; and
+adoption moves whole lanes. The owner learns of Turns another instance admitted into
+its lane by asking ``next_turn`` after each answer; once the lane is empty it is
+nobody's. So an instance's lease is also the lease of each of its lanes: when it dies,
+its lanes wait for one adopter, and nobody answers them in parallel.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ class Store(Protocol):
         """True when several ``bridge serve`` instances may work from this store at once.
 
         SQLite and memory are for one instance (a second ``bridge serve`` on the same file
-        is refused at start); a shared backend such as Redis would say True.
+        is refused at start); Redis says True.
         """
 
     # -- history -------------------------------------------------------------------
@@ -79,6 +88,9 @@ class Store(Protocol):
         ``max_per_lane`` entries already in its lane make it ``LANE_FULL``;
         ``max_total`` entries in the journal make it ``FULL``. Claims older than
         ``dedup_ttl`` whose Turn is finished are forgotten on the way.
+
+        The entry is recorded with its lane's owner when the lane has Turns (see
+        "Lanes"), with ``entry.owner`` when it is empty.
         """
 
     async def finish(self, turn_id: str, *, now: float) -> None:
@@ -94,10 +106,21 @@ class Store(Protocol):
     async def adopt_turns(self, owner: str, *, now: float) -> list[JournalEntry]:
         """Make ``owner`` the owner of every ownerless journaled Turn; returns them.
 
-        Ownerless: its owner has no ``Instance`` record live at ``now``. Returned in
-        arrival order, with the new owner. Two instances adopting at once never get the
-        same entry.
+        Ownerless: its owner has no ``Instance`` record live at ``now``. Since a lane's
+        Turns share their owner, whole lanes move. Returned in arrival order, with the
+        new owner. Two instances adopting at once never get the same entry.
         """
+
+    async def next_turn(self, lane: str, owner: str) -> JournalEntry | None:
+        """The oldest journaled Turn of ``lane`` if ``owner`` owns the lane, else None.
+
+        The lane's owner calls it after each answer (and ``finish``): it returns the
+        Turns other instances admitted into the lane too. None: the lane is empty, or
+        another instance's (which answers it).
+        """
+
+    async def lanes(self, owner: str) -> list[str]:
+        """The lanes ``owner`` owns (a safety net: each should have a worker running)."""
 
     # -- open messages -----------------------------------------------------------------
 

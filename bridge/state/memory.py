@@ -92,6 +92,10 @@ class MemoryStore:
             return Verdict.FULL
         for key in entry.delivery_keys:
             self._seen[key] = _Claim(now, entry.turn_id)
+        # A lane's Turns share one owner: a Turn joins the Turns already waiting.
+        owner = next((e.owner for e in self._journal.values() if e.lane == entry.lane), None)
+        if owner is not None:
+            entry = replace(entry, owner=owner)
         self._journal[entry.turn_id] = entry
         return Verdict.ADMITTED
 
@@ -113,6 +117,13 @@ class MemoryStore:
                 self._journal[turn_id] = entry = replace(entry, owner=owner)
                 adopted.append(entry)
         return adopted
+
+    async def next_turn(self, lane: str, owner: str) -> JournalEntry | None:
+        head = next((e for e in self._journal.values() if e.lane == lane), None)
+        return head if head is not None and head.owner == owner else None
+
+    async def lanes(self, owner: str) -> list[str]:
+        return list(dict.fromkeys(e.lane for e in self._journal.values() if e.owner == owner))
 
     # -- open messages -----------------------------------------------------------------
 

@@ -5,7 +5,8 @@ leases (``bridge.state.base`` says what each operation promises). Several proces
 open it at once (a ``bridge serve`` and a ``bridge send`` with the same config): WAL
 mode lets readers run beside one writer, every multi-step operation is one
 ``BEGIN IMMEDIATE`` transaction, and a writer waits up to ``busy_timeout`` for another.
-Only one ``bridge serve`` may use a file (``shared`` is False).
+Only one ``bridge serve`` may use a file (``shared`` is False). A lane's owner is the
+``owner`` of its Turns' rows, which ``admit`` and ``adopt_turns`` keep equal.
 
 Work runs in a worker thread, one statement at a time, so the event loop never blocks
 on the disk.
@@ -160,6 +161,11 @@ class SqliteStore:
                 (total,) = db.execute("SELECT COUNT(*) FROM journal").fetchone()
                 if total >= max_total:
                     return Verdict.FULL
+                # A lane's Turns share one owner: a Turn joins the Turns already waiting.
+                first = db.execute(
+                    "SELECT owner FROM journal WHERE lane = ? ORDER BY seq LIMIT 1", (entry.lane,)
+                ).fetchone()
+                owner = entry.owner if first is None else first[0]
                 db.executemany(
                     "INSERT OR REPLACE INTO seen (id, at, turn_id) VALUES (?, ?, ?)",
                     [(key, now, entry.turn_id) for key in keys],
@@ -173,7 +179,7 @@ class SqliteStore:
                         entry.lane,
                         entry.payload,
                         entry.accepted_at,
-                        entry.owner,
+                        owner,
                         json.dumps(keys),
                     ),
                 )
@@ -215,6 +221,19 @@ class SqliteStore:
             return [_entry((*row[:4], owner, row[5])) for row in rows]
 
         return await self._run(work)
+
+    async def next_turn(self, lane: str, owner: str) -> JournalEntry | None:
+        def work(db: sqlite3.Connection) -> JournalEntry | None:
+            row = db.execute(
+                f"SELECT {_ENTRY} FROM journal WHERE lane = ? ORDER BY seq LIMIT 1", (lane,)
+            ).fetchone()
+            return _entry(row) if row is not None and row[4] == owner else None
+
+        return await self._run(work)
+
+    async def lanes(self, owner: str) -> list[str]:
+        query = "SELECT lane FROM journal WHERE owner = ? GROUP BY lane ORDER BY MIN(seq)"
+        return await self._run(lambda db: [str(r[0]) for r in db.execute(query, (owner,))])
 
     # -- open messages -----------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The state-store contract: every backend passes the same tests, one per promise.
 
-``BACKENDS`` lists how to open each backend; a new one (Redis) is one more entry, and it
-is done when this file passes for it. Times are logical (``now`` is passed in), so no
-test waits.
+``BACKENDS`` lists how to open each backend; a new one is one more entry, and it is done
+when this file passes for it. Redis runs on a real ``redis-server`` (the ``redis_url``
+fixture: skipped without one, failed under CI). Times are logical (``now`` is passed
+in), so no test waits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bridge.state import (
     JournalEntry,
     MemoryStore,
     OpenMessage,
+    RedisStore,
     Role,
     SqliteStore,
     Store,
@@ -26,17 +28,18 @@ from bridge.state import (
     Verdict,
 )
 
-OpenBackend = Callable[[Path], AbstractAsyncContextManager[Store]]
+OpenBackend = Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Store]]
 
 BACKENDS: dict[str, OpenBackend] = {
-    "memory": lambda tmp: MemoryStore(),
-    "sqlite": lambda tmp: SqliteStore(tmp / "state.sqlite3"),
+    "memory": lambda request, tmp: MemoryStore(),
+    "sqlite": lambda request, tmp: SqliteStore(tmp / "state.sqlite3"),
+    "redis": lambda request, tmp: RedisStore(request.getfixturevalue("redis_url"), prefix="t:"),
 }
 
 
 @pytest.fixture(params=list(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with BACKENDS[request.param](tmp_path) as opened:
+    async with BACKENDS[request.param](request, tmp_path) as opened:
         yield opened
 
 
@@ -207,11 +210,72 @@ async def test_finish_removes_the_turn_and_ignores_unknown_ids(store: Store) -> 
 @pytest.mark.anyio
 async def test_journal_keeps_arrival_order_and_filters_by_owner(store: Store) -> None:
     """Entries come back in the order they were admitted, across lanes, per owner on request."""
-    lanes = ["a/c2", "a/c1", "a/c2", "a/c3", "a/c1"]
+    lanes = ["a/c2", "a/c1", "a/c2", "a/c3", "a/c4"]
     for n, lane in enumerate(lanes):
         await admit(store, entry(f"t{n}", lane, owner="me" if n % 2 else "other"))
     assert [e.turn_id for e in await store.journaled()] == [f"t{n}" for n in range(5)]
     assert [e.turn_id for e in await store.journaled(owner="me")] == ["t1", "t3"]
+
+
+# ---------------------------------------------------------------- lanes
+
+
+@pytest.mark.anyio
+async def test_a_turn_joins_the_owner_of_its_lane(store: Store) -> None:
+    """Admitted into a lane with Turns, a Turn takes their owner, whoever admitted it."""
+    await admit(store, entry("t1", "a/c1", owner="first"))
+    await admit(store, entry("t2", "a/c1", owner="second"))
+    await admit(store, entry("t3", "a/c2", owner="second"))
+    owners = [(e.turn_id, e.owner) for e in await store.journaled()]
+    assert owners == [("t1", "first"), ("t2", "first"), ("t3", "second")]
+    # Once the lane is empty it is nobody's: the next Turn's admitter owns it.
+    await store.finish("t1", now=11.0)
+    await store.finish("t2", now=11.0)
+    await admit(store, entry("t4", "a/c1", owner="second"))
+    assert [e.owner for e in await store.journaled(owner="second")] == ["second", "second"]
+
+
+@pytest.mark.anyio
+async def test_next_turn_is_the_lane_head_for_its_owner_only(store: Store) -> None:
+    """The owner gets its lane's oldest Turn, whoever admitted it; anyone else gets None."""
+    await admit(store, entry("t1", "a/c1", owner="A"))
+    await admit(store, entry("t2", "a/c1", owner="B"))
+    head = await store.next_turn("a/c1", "A")
+    assert head is not None
+    assert (head.turn_id, head.owner, head.payload) == ("t1", "A", entry("t1").payload)
+    assert await store.next_turn("a/c1", "B") is None
+    await store.finish("t1", now=11.0)
+    second = await store.next_turn("a/c1", "A")
+    assert second is not None
+    assert (second.turn_id, second.owner) == ("t2", "A")
+    await store.finish("t2", now=11.0)
+    assert await store.next_turn("a/c1", "A") is None
+    assert await store.next_turn("nowhere", "A") is None
+
+
+@pytest.mark.anyio
+async def test_lanes_lists_what_an_owner_holds(store: Store) -> None:
+    """`lanes` names each lane of an owner once."""
+    for n, (lane, owner) in enumerate([("a/c1", "A"), ("a/c2", "B"), ("a/c1", "B"), ("a/c3", "A")]):
+        await admit(store, entry(f"t{n}", lane, owner=owner))
+    assert sorted(await store.lanes("A")) == ["a/c1", "a/c3"]
+    assert await store.lanes("B") == ["a/c2"]
+    assert await store.lanes("C") == []
+
+
+@pytest.mark.anyio
+async def test_adopting_a_lane_moves_all_its_turns(store: Store) -> None:
+    """A dead owner's lane, with Turns other instances admitted into it, moves whole."""
+    await store.register(instance("B"), now=10.0, exclusive=False)
+    await admit(store, entry("t1", "a/c1", owner="dead"))
+    await admit(store, entry("t2", "a/c1", owner="B"))  # joins the dead owner's lane
+    await admit(store, entry("t3", "a/c2", owner="B"))
+    adopted = await store.adopt_turns("C", now=10.0)
+    assert [(e.turn_id, e.owner) for e in adopted] == [("t1", "C"), ("t2", "C")]
+    head = await store.next_turn("a/c1", "C")
+    assert head is not None
+    assert head.turn_id == "t1"
+    assert await store.next_turn("a/c2", "B") is not None
 
 
 # ---------------------------------------------------------------- ownership
@@ -225,7 +289,7 @@ async def test_adopt_turns_takes_only_ownerless_work_in_order(store: Store) -> N
     await store.register(instance("me", lease_until=100.0), now=50.0, exclusive=False)
     owners = ["lapsed", "live", "", "vanished", "lapsed"]
     for n, owner in enumerate(owners):
-        await admit(store, entry(f"t{n}", f"a/c{n % 2}", owner=owner))
+        await admit(store, entry(f"t{n}", f"a/c{n}", owner=owner))
     adopted = await store.adopt_turns("me", now=50.0)
     assert [(e.turn_id, e.owner) for e in adopted] == [
         ("t0", "me"),

@@ -9,7 +9,9 @@ does those):
    first to the model's token budget;
 3. **answer**: the model's stream goes through the relay to those surfaces, each
    journaled (``bridge.delivery.journal``) under this process's owner id, so a crash
-   cannot leave a message open;
+   cannot leave a message open. A prompt the endpoint refuses as too long before any
+   text is asked once more with the oldest half of its history dropped
+   (``bridge.llm.fit``; ``AssistantRuntime.shorten``);
 4. **remember**: a complete answer becomes history for the next turn.
 
 At most ``max_concurrent`` answers run at once across every conversation; a Turn waits
@@ -41,6 +43,7 @@ from bridge.errors import (
     PlatformQuotaExceeded,
     PlatformRejected,
 )
+from bridge.llm.fit import Shorten, fitted_stream
 from bridge.llm.messages import ChatMessage
 from bridge.logcontext import reply_context
 from bridge.state import Exchange, Store
@@ -94,6 +97,8 @@ class AssistantRuntime:
     build_surface: BuildSurface
     # The interval the shared rate budget allows each of ``n`` live messages.
     budget_interval: Callable[[int], float] = lambda live: 0.0
+    # A shorter prompt after a too-long refusal (``tokens.halve_history``); None: no retry.
+    shorten: Shorten | None = None
 
 
 @dataclass
@@ -201,7 +206,7 @@ class Answerer:
             try:
                 messages = await self._prompt(runtime, turn, memory_key)
                 result = await relay(
-                    runtime.source.stream(messages),
+                    self._stream(runtime, messages),
                     surfaces,
                     runtime.config.pacing,
                     budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
@@ -231,6 +236,15 @@ class Answerer:
         else:
             self._stats.failed += 1
         return result
+
+    @staticmethod
+    def _stream(
+        runtime: AssistantRuntime, messages: list[ChatMessage]
+    ) -> AbstractAsyncContextManager[AsyncIterator[LLMEvent]]:
+        """The model's answer to ``messages``, asked once more shorter if refused as too long."""
+        if runtime.shorten is None:
+            return runtime.source.stream(messages)
+        return fitted_stream(runtime.source.stream, messages, runtime.shorten)
 
     def _surface_failed(self, turn: Turn, surface: Surface, error: Exception) -> None:
         runtime = self._runtimes[turn.assistant]

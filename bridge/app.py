@@ -44,7 +44,13 @@ from bridge.inbound.push import PushDoor, PushRequest
 from bridge.inbound.stream import StreamClient
 from bridge.inbound.stream_door import TOPICS, StreamDoor
 from bridge.llm.source import LLMSource, create_openai_client
-from bridge.llm.tokens import Encodings, load_encodings, trim_history
+from bridge.llm.tokens import (
+    Encodings,
+    halve_history,
+    load_encodings,
+    token_factor,
+    trim_history,
+)
 from bridge.pipeline import AssistantRuntime, IntakeLimits, Pipeline
 from bridge.recovery import Recovered
 from bridge.recovery import recover as recover_work
@@ -195,7 +201,10 @@ class Bridge:
             config=assistant,
             prompts=self._checked.prompts[assistant.name],
             source=LLMSource(openai_client, assistant.llm, encoding=encoding),
-            trim=partial(trim_history, encoding),
+            trim=partial(
+                trim_history, encoding, factor=token_factor(assistant.llm.model, assistant.llm)
+            ),
+            shorten=partial(halve_history, encoding),
             build_surface=factory.build,
             budget_interval=lambda live: per_call * live,
         )

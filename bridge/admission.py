@@ -1,4 +1,4 @@
-"""What the pipeline says to a door that hands it a Turn: accepted, duplicate, busy, closed.
+"""What the pipeline says to a door that hands it a Turn: accepted, duplicate, busy, closed…
 
 A door (Stream, HTTP callback, action, push) turns what it received into a ``Turn`` and
 awaits ``Pipeline.accept``; the ``Admission`` tells it how to answer the sender:
@@ -8,7 +8,10 @@ awaits ``Pipeline.accept``; the ``Admission`` tells it how to answer the sender:
   once, this delivery changes nothing (ACK 200, HTTP 200: the platform must not retry);
 - ``BUSY``: past a queue bound; nothing was recorded and the sender should come back
   after ``retry_after`` seconds (HTTP 429 with ``Retry-After``);
-- ``CLOSED``: the process is shutting down; nothing was recorded (HTTP 503).
+- ``CLOSED``: the process is shutting down; nothing was recorded (HTTP 503);
+- ``UNAVAILABLE``: the state store cannot be reached, so the Turn could not be
+  journaled; the sender should try again (HTTP 503 with ``Retry-After``, Stream ACK
+  503: not ACKed 200, so DingTalk may redeliver).
 
 The door decides what each means on its wire; the pipeline only decides which it is.
 """
@@ -28,6 +31,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     BUSY = "busy"
     CLOSED = "closed"
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ does those):
    (``bridge.llm.fit``; ``AssistantRuntime.shorten``);
 4. **remember**: a complete answer becomes history for the next turn.
 
+An unreachable state store does not stop an answer: without history it is answered
+without history, and an answer that cannot be remembered is still delivered.
+
 At most ``max_concurrent`` answers run at once across every conversation; a Turn waits
 for a slot before its prompt is built. ``Answerer.tell(turn, text)`` sends a short notice
 once, through the first surface that takes it (the "answer was lost" notice of replay).
@@ -33,7 +36,7 @@ import anyio
 from bridge.config import AssistantConfig, MemoryConfig
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.core.events import LLMEvent
-from bridge.delivery.journal import JournaledSurface
+from bridge.delivery.journal import JournaledSurface, Leftovers
 from bridge.delivery.relay import RelayResult, relay
 from bridge.delivery.router import SurfaceHealth, candidates
 from bridge.delivery.surface import Surface
@@ -42,6 +45,7 @@ from bridge.errors import (
     PlatformPermissionDenied,
     PlatformQuotaExceeded,
     PlatformRejected,
+    StateError,
 )
 from bridge.llm.fit import Shorten, fitted_stream
 from bridge.llm.messages import ChatMessage
@@ -137,6 +141,8 @@ class Answerer:
         self._clock = clock
         self._today = today
         self._live: dict[str, int] = {}  # replies streaming now, per assistant
+        # Closed messages whose records the store could not delete yet (it was away).
+        self.leftovers = Leftovers()
 
     def knows(self, assistant: str) -> bool:
         """True when ``assistant`` is configured here."""
@@ -194,6 +200,7 @@ class Answerer:
                 assistant=turn.assistant,
                 clock=self._clock,
                 owner=self._owner,
+                leftovers=self.leftovers,
             )
             for name in names
         ]
@@ -226,13 +233,16 @@ class Answerer:
         if result.ok:
             self._stats.answered += 1
             now = self._clock()
-            await self._store.remember(
-                memory_key,
-                Exchange(user=turn.text, assistant=result.text, at=now),
-                limit=self._memory.turns,
-                now=now,
-                ttl=self._memory.ttl,
-            )
+            try:
+                await self._store.remember(
+                    memory_key,
+                    Exchange(user=turn.text, assistant=result.text, at=now),
+                    limit=self._memory.turns,
+                    now=now,
+                    ttl=self._memory.ttl,
+                )
+            except StateError as exc:  # the store is away: the answer stands, unremembered
+                log.warning("history not saved: %s", exc)
         else:
             self._stats.failed += 1
         return result
@@ -275,12 +285,16 @@ class Answerer:
             date=self._today().date(),
         )
         system = ChatMessage.system(runtime.prompts.render(context))
-        exchanges = await self._store.history(
-            memory_key,
-            now=self._clock(),
-            ttl=self._memory.ttl,
-            limit=self._memory.turns,
-        )
+        try:
+            exchanges = await self._store.history(
+                memory_key,
+                now=self._clock(),
+                ttl=self._memory.ttl,
+                limit=self._memory.turns,
+            )
+        except StateError as exc:  # the store is away: answer without the history
+            log.warning("history unavailable, answering without it: %s", exc)
+            exchanges = []
         history: list[ChatMessage] = []
         for exchange in exchanges:
             history += [ChatMessage.user(exchange.user), ChatMessage.assistant(exchange.assistant)]

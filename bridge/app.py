@@ -12,7 +12,10 @@ them through its constructor. ``Bridge`` is an async context manager:
   gone are closed, and their journaled Turns are answered;
 - ``serve`` runs the doors (a Stream connection per assistant and/or the HTTP server)
   until cancelled or ``stop`` is called (SIGTERM); the doors of ``bridge.inbound`` turn
-  what they receive into Turns and hand them to the pipeline;
+  what they receive into Turns and hand them to the pipeline. Beside them, every
+  ``[serve] takeover_interval`` seconds, ``take_over`` adopts the work of instances that
+  are gone (several instances on Redis; or a killed ``bridge send``) and checks that
+  every lane of this process has a worker;
 - on exit intake stops, replies in flight get ``grace_period`` seconds, and whatever is
   still open is closed by its relay (shielded, bounded).
 """
@@ -37,7 +40,7 @@ from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, StateError
 from bridge.inbound.busy import webhook_notice
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
@@ -55,7 +58,7 @@ from bridge.pipeline import AssistantRuntime, IntakeLimits, Pipeline
 from bridge.recovery import Recovered
 from bridge.recovery import recover as recover_work
 from bridge.serving import ServerLimits, ServerStats, running_server
-from bridge.startup import check_startup
+from bridge.startup import check_startup, describe_state
 from bridge.state import Role, Store, open_store
 from bridge.state.lease import Membership, Occupied
 
@@ -118,7 +121,9 @@ class Bridge:
         # with one line and nothing else.
         store = self._given_store
         if store is None:
-            store = await self._stack.enter_async_context(open_store(config.serve.state))
+            store = await self._stack.enter_async_context(
+                open_store(config.serve.state, prefix=config.serve.state_prefix)
+            )
         self.store: Store = store
         self.membership = await self._join(store)
         encodings = self._encodings
@@ -178,8 +183,8 @@ class Bridge:
             holder = exc.holder
             raise ConfigError(
                 f"{self.config.serve.state} is held by another bridge serve (pid {holder.pid}"
-                f" on {holder.host}); several instances need a shared backend such as Redis"
-                " (not yet available)",
+                f" on {holder.host}); several instances need a shared backend: Redis,"
+                ' state = "redis://host:6379/0"',
                 key="serve.state",
             ) from None
 
@@ -208,6 +213,29 @@ class Bridge:
             build_surface=factory.build,
             budget_interval=lambda live: per_call * live,
         )
+
+    async def take_over(self) -> None:
+        """Adopt and finish the work of instances that are gone; wake this one's lanes.
+
+        Skipped while the store was unreachable within the last lease: the other
+        instances could not renew their leases either, and must have had the time to.
+        """
+        if not self.membership.settled():
+            return
+        await self.membership.sweep()
+        await self.recover()
+        await self.pipeline.housekeep()
+
+    async def _take_over_periodically(self) -> None:
+        while True:
+            await anyio.sleep(self.config.serve.takeover_interval)
+            try:
+                await self.take_over()
+            except StateError as exc:
+                log.warning("takeover check skipped, the state store is away: %s", exc)
+            except Exception:
+                # The boundary of this unit of work: the next check tries again.
+                log.exception("takeover check failed")
 
     async def recover(self) -> Recovered:
         """Close what gone processes left open and queue their journaled Turns again."""
@@ -241,6 +269,8 @@ class Bridge:
                     tg.start_soon(stream.run)
             if serve.http:
                 await tg.start(self._serve_http)
+            if self.role is Role.SERVE:
+                tg.start_soon(self._take_over_periodically)
             self.serving.set()
             await self._stopping.wait()
             tg.cancel_scope.cancel()
@@ -327,11 +357,16 @@ class Bridge:
         (queued, running or finishing); ``state``: the whole store's journal, open
         messages and instances, read at the last heartbeat (every third of the lease);
         ``refused``: connections past the limit, clients too slow with a head or body,
-        oversized Stream frames, and frames that failed unforeseen (ACKed 500).
+        oversized Stream frames, and frames that failed unforeseen (ACKed 500);
+        ``unavailable``: messages refused while the store was unreachable. ``status`` is
+        ``degraded`` while the last heartbeat could not reach the store (``state.error``
+        says why): new messages are refused (503), replies in flight go on.
         """
         stats = self.pipeline.stats
         counts = self.membership.counts
+        error = self.membership.store_error
         return {
+            "status": "ok" if error is None else "degraded",
             "assistants": [a.name for a in self.config.assistants],
             "replies_running": stats.running,
             "replies_queued": stats.queued,
@@ -340,14 +375,22 @@ class Bridge:
             "failed": stats.failed,
             "duplicates": stats.duplicates,
             "busy": stats.busy,
+            "unavailable": stats.unavailable,
             "replayed": stats.replayed,
             "lost": stats.lost,
-            "state": None
-            if counts is None
-            else {
-                "journaled": counts.journaled,
-                "open_messages": counts.open_messages,
-                "instances": counts.instances,
+            "state": {
+                "backend": describe_state(self.config.serve.state),
+                "reachable": error is None,
+                "error": error,
+                **(
+                    {}
+                    if counts is None
+                    else {
+                        "journaled": counts.journaled,
+                        "open_messages": counts.open_messages,
+                        "instances": counts.instances,
+                    }
+                ),
             },
             "stream_connections": {n: s.stats.connections for n, s in self.streams.items()},
             # What the doors' limits turned away (README, "Limits").

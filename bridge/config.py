@@ -241,6 +241,9 @@ class ServeConfig(_Model):
         "（抱歉，服务重启，这条消息的回答已丢失，请重新提问）"
     )
     instance_lease: Annotated[float, Field(ge=1.0)] = 30.0
+    # Several instances (README, "Several instances"): Redis key prefix, takeover check.
+    state_prefix: Annotated[str, Field(min_length=1, max_length=64)] = "bridge:"
+    takeover_interval: Annotated[float, Field(ge=0.1)] = 5.0
     log_format: Literal["text", "json"] = "text"
     # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
     header_timeout: PositiveFloat = 10.0

@@ -12,16 +12,30 @@ written to the store's **Turn journal** together with the claim of its delivery 
   is recorded: the sender (DingTalk) comes back later;
 - once intake stops (shutdown) it is ``CLOSED``.
 
-**Answering**: accepted Turns queue in memory per conversation (one lane each, arrival
-order, one answer at a time); conversations run in parallel up to ``max_concurrent``
-(``bridge.answerer``). A Turn leaves the journal only when its answer is delivered or it
-has definitively failed (the user was shown the failure, or nothing could ever answer
-it). A crash, a kill or a shutdown whose grace ran out leaves the rest journaled.
+**Answering**: the journal is the queue. Each conversation is a **lane** of the journal
+with one owner, the only instance that answers it (``bridge.state.base``, "Lanes"): a
+Turn accepted into a lane another instance is answering joins that owner's lane, and
+that instance answers it after the Turns before it. This process runs one worker per
+lane it works on; the worker asks the store for its lane's next Turn
+(``Store.next_turn``) after each answer, so it finds the Turns other instances accepted
+too, and ends once the lane is empty or another instance's. Answers run one at a time
+per lane, conversations in parallel up to ``max_concurrent`` (``bridge.answerer``). A
+Turn leaves the journal only when its answer is delivered or it has definitively failed
+(the user was shown the failure, or nothing could ever answer it). A crash, a kill or a
+shutdown whose grace ran out leaves the rest journaled.
 
-**Replay** (``replay``, after a start-up adopted the journal entries of processes that are
-gone, ``bridge.recovery``): each entry is queued again in its original order; one older
-than ``IntakeLimits.replay_max_age`` is not answered, the user is told once that the
-answer was lost (``lost_notice``) and the entry is removed.
+**Replay** (``replay``, after this process adopted the lanes of instances that are gone,
+``bridge.recovery``): their Turns are answered in their original order; one older than
+``IntakeLimits.replay_max_age`` is not answered, the user is told once that the answer
+was lost (``lost_notice``) and the entry is removed. A Turn another instance accepted is
+held to the same age limit. ``housekeep`` (run periodically) starts a worker for every
+lane the store says is this process's and has none, a safety net.
+
+**An unreachable store** (Redis down): a Turn cannot be journaled, so it is refused as
+``UNAVAILABLE`` (the door answers 503: DingTalk may deliver it again) and nothing else
+breaks. Answers streaming go on; a worker retries the store until it answers (the next
+Turn, removing an answered one), with a growing pause, so nothing is answered twice or
+lost, and work resumes by itself when the store is back.
 
 ``answer`` runs one Turn at once with no journal (``bridge send``, the push API: their
 caller waits for the result and sees a failure). Shutdown: ``stop_intake`` refuses new
@@ -35,10 +49,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +70,7 @@ from bridge.config import MemoryConfig
 from bridge.delivery.relay import RelayResult
 from bridge.delivery.router import SurfaceHealth
 from bridge.errors import InboundError, StateError
+from bridge.lanes import Job, Lanes, LaneStats
 from bridge.logcontext import install as install_log_context
 from bridge.state import JournalEntry, Store, Verdict
 from bridge.turn import Turn
@@ -86,18 +100,15 @@ class IntakeLimits:
 
 
 @dataclass
-class PipelineStats(AnswerStats):
-    """Counters for /healthz, logs and tests (answers' counters from ``AnswerStats``).
-
-    ``queued``: accepted Turns of this process not yet running; ``journaled``: its
-    entries in the Turn journal (queued, running, or being finished).
-    """
+class PipelineStats(AnswerStats, LaneStats):
+    """Counters for /healthz, logs and tests (``queued`` and ``journaled``: ``LaneStats``;
+    answers' counters: ``AnswerStats``). ``unavailable``: Turns refused because the
+    state store could not be reached."""
 
     accepted: int = 0
     duplicates: int = 0
     busy: int = 0
-    queued: int = 0
-    journaled: int = 0
+    unavailable: int = 0
     replayed: int = 0
     lost: int = 0
 
@@ -110,22 +121,6 @@ def fingerprint(delivery_id: str) -> str:
 def _shown(delivery_ids: Sequence[str]) -> str:
     """Delivery ids for a log line; an action's may be its conversationToken: masked."""
     return ",".join("act:…" if i.startswith("act:") else i for i in delivery_ids)
-
-
-@dataclass(slots=True)
-class _Job:
-    """One journaled Turn waiting in its lane; ``lost`` means: tell, do not answer."""
-
-    entry: JournalEntry
-    turn: Turn
-    lost: bool = False
-
-
-@dataclass
-class _Lane:
-    """The queue of one conversation; a worker drains it, one Turn at a time."""
-
-    jobs: deque[_Job] = field(default_factory=deque)
 
 
 class Pipeline:
@@ -165,17 +160,15 @@ class Pipeline:
         self._intake = intake or IntakeLimits()
         self._owner = owner
         self._clock = clock
-        self._lanes: dict[str, _Lane] = {}
-        self._busy = 0  # accepts in progress + jobs in lanes: drain waits for all of them
+        self._lanes = Lanes(store, owner, self.stats, run=self._run, read=self._job, clock=clock)
         self._accepting = False
-        self._idle = anyio.Event()
-        self._idle.set()
         self._tg: TaskGroup | None = None
         self._stack = AsyncExitStack()
         install_log_context()
 
     async def __aenter__(self) -> Pipeline:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        self._lanes.start(self._tg)
         self._accepting = True
         return self
 
@@ -184,6 +177,7 @@ class Pipeline:
         # and the journal keeps every Turn not finished for the next start.
         self._accepting = False
         tg, self._tg = self._tg, None
+        self._lanes.start(None)
         if tg is not None:
             tg.cancel_scope.cancel()
         return await self._stack.__aexit__(*exc_info)
@@ -205,24 +199,32 @@ class Pipeline:
             owner=self._owner,
             delivery_keys=tuple(dict.fromkeys(fingerprint(i) for i in turn.delivery_ids)),
         )
-        self._hold()
+        self._lanes.hold()
         try:
             # Shielded: once the store has journaled the Turn, it must reach its lane
             # even if the door gives up waiting (a cancelled door would orphan it).
             with anyio.CancelScope(shield=True):
-                verdict = await self._store.admit(
-                    entry,
-                    now=now,
-                    dedup_ttl=self._memory.dedup_ttl,
-                    max_per_lane=self._intake.per_conversation,
-                    max_total=self._intake.total,
-                )
+                try:
+                    verdict = await self._store.admit(
+                        entry,
+                        now=now,
+                        dedup_ttl=self._memory.dedup_ttl,
+                        max_per_lane=self._intake.per_conversation,
+                        max_total=self._intake.total,
+                    )
+                except StateError as exc:
+                    # Perhaps journaled all the same (a lost reply): the lane's worker
+                    # looks once the store answers again.
+                    self._lanes.wake(entry.lane)
+                    self.stats.unavailable += 1
+                    log.warning("refused a message of %s: %s", turn.conversation_key, exc)
+                    reason = f"state store unavailable: {exc.message}"
+                    return Admission(Outcome.UNAVAILABLE, reason, retry_after=5.0)
                 if verdict is Verdict.ADMITTED:
                     self.stats.accepted += 1
-                    self.stats.journaled += 1
-                    self._schedule(_Job(entry, turn))
+                    self._lanes.wake(entry.lane, Job(entry, turn))
         finally:
-            self._release()
+            self._lanes.release()
         return self._admission(verdict, turn)
 
     def _admission(self, verdict: Verdict, turn: Turn) -> Admission:
@@ -247,31 +249,54 @@ class Pipeline:
         one that cannot be read, or names an assistant no longer configured, is deleted
         with an error in the log (nobody could ever answer it).
         """
-        now = self._clock()
         queued = 0
         for entry in entries:
-            try:
-                turn = Turn.from_json(entry.payload)
-            except ValueError as exc:
-                log.error("journaled Turn %s dropped, unreadable: %s", entry.turn_id, exc)
-                await self._store.finish(entry.turn_id, now=now)
+            job = await self._job(entry)
+            if job is None:
+                await self._store.finish(entry.turn_id, now=self._clock())
                 continue
-            if not self._answerer.knows(turn.assistant):
-                log.error(
-                    "journaled Turn %s dropped: no assistant %r is configured",
-                    entry.turn_id,
-                    turn.assistant,
-                )
-                await self._store.finish(entry.turn_id, now=now)
-                continue
-            lost = now - entry.accepted_at > self._intake.replay_max_age
-            self.stats.journaled += 1
-            self.stats.replayed += not lost
-            self._schedule(_Job(entry, turn, lost=lost))
+            if self._lanes.knows(entry.lane, entry.turn_id):
+                continue  # handed to its worker already
+            self.stats.replayed += not job.lost
+            self._lanes.wake(entry.lane, job)
             queued += 1
         if queued:
-            log.info("replaying %d journaled Turns left by a previous run", queued)
+            log.info("replaying %d journaled Turns left by a gone instance", queued)
         return queued
+
+    async def housekeep(self) -> int:
+        """The periodic safety net; returns how many lanes it started a worker for.
+
+        Deletes the records of closed messages the store could not delete while it was
+        away, and starts a worker for each lane the store says is this process's and
+        has none here (adopted, or a Turn whose admission reply was lost); the worker
+        finds the Turns itself. Raises ``StateError`` while the store is away.
+        """
+        await self._answerer.leftovers.retry(self._store)
+        woken = 0
+        for key in await self._store.lanes(self._owner):
+            if not self._lanes.working(key):
+                log.info("lane %s has Turns of this process and no worker: starting one", key)
+                self._lanes.wake(key)
+                woken += 1
+        return woken
+
+    async def _job(self, entry: JournalEntry) -> Job | None:
+        """The job for ``entry``; None (to be removed) when nobody could ever answer it."""
+        try:
+            turn = Turn.from_json(entry.payload)
+        except ValueError as exc:
+            log.error("journaled Turn %s dropped, unreadable: %s", entry.turn_id, exc)
+            return None
+        if not self._answerer.knows(turn.assistant):
+            log.error(
+                "journaled Turn %s dropped: no assistant %r is configured",
+                entry.turn_id,
+                turn.assistant,
+            )
+            return None
+        lost = self._clock() - entry.accepted_at > self._intake.replay_max_age
+        return Job(entry, turn, lost=lost)
 
     def stop_intake(self) -> None:
         """Refuse new Turns from now on (SIGTERM); queued ones are still answered."""
@@ -280,49 +305,13 @@ class Pipeline:
     async def drain(self, grace: float) -> bool:
         """Wait up to ``grace`` seconds for queued and running Turns; True if all ended."""
         with anyio.move_on_after(grace):
-            await self._idle.wait()
+            await self._lanes.wait_idle()
             return True
         return False
 
-    def _hold(self) -> None:
-        if self._busy == 0:
-            self._idle = anyio.Event()
-        self._busy += 1
+    # ------------------------------------------------------------------ answering
 
-    def _release(self) -> None:
-        self._busy -= 1
-        if self._busy == 0:
-            self._idle.set()
-
-    # ------------------------------------------------------------------ lanes
-
-    def _schedule(self, job: _Job) -> None:
-        """Put ``job`` at the end of its lane, starting the lane's worker if it has none."""
-        if self._tg is None:
-            # The pipeline is closing: the entry stays journaled for the next start.
-            self.stats.journaled -= 1
-            return
-        self._hold()
-        self.stats.queued += 1
-        lane = self._lanes.get(job.entry.lane)
-        if lane is not None:
-            lane.jobs.append(job)  # its worker will get to it, in order
-            return
-        self._lanes[job.entry.lane] = lane = _Lane(deque([job]))
-        self._tg.start_soon(self._work, job.entry.lane, lane)
-
-    async def _work(self, key: str, lane: _Lane) -> None:
-        try:
-            while lane.jobs:
-                job = lane.jobs.popleft()
-                try:
-                    await self._run(job)
-                finally:
-                    self._release()
-        finally:
-            del self._lanes[key]
-
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: Job) -> None:
         """One job to its end; cancellation leaves its entry journaled (it is not done)."""
         waiting = True
 
@@ -351,17 +340,6 @@ class Pipeline:
             log.exception("answer for %s failed", job.turn.conversation_key)
         finally:
             started()
-        await self._finish(job)
-
-    async def _finish(self, job: _Job) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._store.finish(job.entry.turn_id, now=self._clock())
-            except StateError as exc:
-                # It stays journaled: the next start answers it again, a lesser evil
-                # than losing it.
-                log.error("journaled Turn %s not removed: %s", job.entry.turn_id, exc)
-            self.stats.journaled -= 1
 
     # ------------------------------------------------------------------ direct
 

@@ -15,7 +15,7 @@ first problem as a ``ConfigError`` naming the file and the key, or returns what 
 - each model endpoint is an http(s) URL;
 - ``[dingtalk] reply_hosts`` lists at least one host, each bare and lowercase
   (``api.dingtalk.com`` or ``host:port``), the form webhook hosts are compared in;
-- the folder of the state file exists.
+- the folder of the state file exists (or the state is a ``redis://`` URL).
 
 ``summary`` is the INFO line ``bridge serve`` logs once it is up: assistants, doors,
 surfaces, model endpoints and the state backend, with no secret in it.
@@ -34,8 +34,9 @@ from bridge.config import AssistantConfig, Config, LLMConfig
 from bridge.conversation.prompts import PromptSet, load_prompt_set
 from bridge.errors import ConfigError
 from bridge.llm.endpoint import endpoint_url
+from bridge.state.redis import is_redis_url, shown_url
 
-__all__ = ["Checked", "check_startup", "summary"]
+__all__ = ["Checked", "check_startup", "describe_state", "summary"]
 
 _BARE_HOST = re.compile(r"^[a-z0-9._\-\[\]:]+$")
 
@@ -120,8 +121,14 @@ def _check_reply_hosts(hosts: tuple[str, ...], source: str | None) -> None:
 
 
 def _check_state(state: str, source: str | None) -> None:
-    if state == ":memory:" or "://" in state:
+    if state == ":memory:" or is_redis_url(state):
         return
+    if "://" in state:
+        raise ConfigError(
+            "a URL here must be redis://, rediss:// or unix:// (a Redis server)",
+            file=source,
+            key="serve.state",
+        )
     folder = Path(state).parent
     if not folder.is_dir():
         raise ConfigError(
@@ -140,15 +147,23 @@ def summary(config: Config, *, http_url: str | None = None) -> str:
     if serve.http:
         doors.append(f"http {http_url or f'{serve.host}:{serve.port}'}")
         doors.append("push enabled" if serve.push_token is not None else "push off")
-    state = "memory (nothing kept)" if serve.state == ":memory:" else f"sqlite {serve.state}"
     parts = [
         "assistants " + ", ".join(f"{a.name} ({a.client_id})" for a in config.assistants),
         "doors " + (", ".join(doors) or "none"),
         "surfaces " + _per_assistant(config, lambda a: " > ".join(a.delivery.prefer)),
         "model " + _per_assistant(config, lambda a: _model(a.llm)),
-        "state " + state,
+        "state " + describe_state(serve.state),
     ]
     return "serving: " + "; ".join(parts)
+
+
+def describe_state(state: str) -> str:
+    """``[serve] state`` in words for logs and /healthz, a Redis password masked."""
+    if state == ":memory:":
+        return "memory (nothing kept)"
+    if is_redis_url(state):
+        return f"redis {shown_url(state)}"
+    return f"sqlite {state}"
 
 
 def _model(llm: LLMConfig) -> str:

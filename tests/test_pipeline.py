@@ -150,6 +150,7 @@ async def pipeline(
     max_concurrent: int = 8,
     clock: Clock | None = None,
     trim_to: int | None = None,
+    owner: str = "",
 ) -> AsyncIterator[Pipeline]:
     async with Pipeline(
         {"a": runtime(recorder, trim_to)},
@@ -157,6 +158,7 @@ async def pipeline(
         MemoryConfig(turns=10, dedup_ttl=60.0),
         max_concurrent=max_concurrent,
         intake=intake or IntakeLimits(lost_notice=LOST),
+        owner=owner,
         clock=clock or time.time,
         today=lambda: datetime(2026, 11, 24),
     ) as running:
@@ -373,7 +375,7 @@ async def test_replay_answers_in_original_order_per_conversation() -> None:
     arrivals = [("a1", "c1"), ("b1", "c2"), ("a2", "c1"), ("c1", "c3"), ("b2", "c2"), ("a3", "c1")]
     await left_behind(store, arrivals, at=1000.0)
     recorder = Recorder()
-    async with pipeline(recorder, store=store, clock=Clock(1100.0)) as p:
+    async with pipeline(recorder, store=store, clock=Clock(1100.0), owner="me") as p:
         adopted = await store.adopt_turns("me", now=1100.0)
         assert await p.replay(adopted) == 6
         assert await p.drain(10)
@@ -392,7 +394,7 @@ async def test_replay_tells_a_too_old_turn_once_that_its_answer_was_lost() -> No
     await left_behind(store, [("old", "c1")], at=1000.0)
     await left_behind(store, [("new", "c2")], at=4500.0)
     recorder = Recorder()
-    async with pipeline(recorder, store=store, clock=Clock(4700.0)) as p:
+    async with pipeline(recorder, store=store, clock=Clock(4700.0), owner="me") as p:
         await p.replay(await store.adopt_turns("me", now=4700.0))
         assert await p.drain(10)
     assert sorted(recorder.shown) == sorted([LOST, "re: new"])
@@ -410,7 +412,7 @@ async def test_replay_drops_entries_nobody_can_answer() -> None:
         entry = JournalEntry(f"t{n}", "x/c", payload, 1.0, "", (f"k{n}",))
         await store.admit(entry, now=1.0, dedup_ttl=60, max_per_lane=9, max_total=9)
     recorder = Recorder()
-    async with pipeline(recorder, store=store) as p:
+    async with pipeline(recorder, store=store, owner="me") as p:
         assert await p.replay(await store.adopt_turns("me", now=2.0)) == 0
     assert await store.journaled() == []
     assert recorder.shown == []

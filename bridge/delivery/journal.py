@@ -12,6 +12,11 @@ nothing could close it.
 
 A close that fails keeps the record on purpose: the relay then sends the full text
 through a one-shot surface, and the next start-up still closes the stuck bubble.
+
+**An unreachable store** never breaks a reply that streams: a record that cannot be
+written is written by the next update (the store upserts), and the deletion of a closed
+message's record that fails is kept in ``Leftovers``, which the process retries later
+(``Leftovers.retry``, run periodically), so no closed message is "recovered" again.
 """
 
 from __future__ import annotations
@@ -22,19 +27,50 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from bridge.delivery.surface import LiveMessage, Surface
+from bridge.errors import StateError
 from bridge.logcontext import note_surface
 from bridge.state import OpenMessage, Store
 
 log = logging.getLogger(__name__)
 
 
+class Leftovers:
+    """Records of closed messages the store could not delete (it was unreachable)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, message_id: str) -> None:
+        self._ids.add(message_id)
+
+    async def retry(self, store: Store) -> int:
+        """Delete the records now; returns how many are left (the store is still away)."""
+        for message_id in sorted(self._ids):
+            try:
+                await store.closed(message_id)
+            except StateError:
+                break
+            self._ids.discard(message_id)
+        return len(self._ids)
+
+
 class JournaledMessage:
     """A live message whose open state is mirrored in the store."""
 
-    def __init__(self, inner: LiveMessage, store: Store, record: OpenMessage) -> None:
+    def __init__(
+        self,
+        inner: LiveMessage,
+        store: Store,
+        record: OpenMessage,
+        leftovers: Leftovers | None = None,
+    ) -> None:
         self._inner = inner
         self._store = store
         self._record = record
+        self._leftovers = leftovers
 
     @property
     def handle(self) -> Mapping[str, str] | None:
@@ -43,11 +79,26 @@ class JournaledMessage:
     async def update(self, text: str) -> None:
         await self._inner.update(text)
         self._record = replace(self._record, text=text)
-        await self._store.opened(self._record)
+        await _write(self._store, self._record)
 
     async def close(self, text: str, *, ok: bool) -> None:
         await self._inner.close(text, ok=ok)
-        await self._store.closed(self._record.message_id)
+        try:
+            await self._store.closed(self._record.message_id)
+        except StateError as exc:
+            log.warning(
+                "closed message %s stays recorded for now: %s", self._record.message_id, exc
+            )
+            if self._leftovers is not None:
+                self._leftovers.add(self._record.message_id)
+
+
+async def _write(store: Store, record: OpenMessage) -> None:
+    """Record ``record``; while the store is away, the next write records it."""
+    try:
+        await store.opened(record)
+    except StateError as exc:
+        log.warning("open message %s not recorded for now: %s", record.message_id, exc)
 
 
 class JournaledSurface:
@@ -61,12 +112,14 @@ class JournaledSurface:
         assistant: str,
         clock: Callable[[], float],
         owner: str = "",
+        leftovers: Leftovers | None = None,
     ) -> None:
         self._inner = inner
         self._store = store
         self._assistant = assistant
         self._clock = clock
         self._owner = owner  # "" records the message as nobody's: any start-up may close it
+        self._leftovers = leftovers
 
     @property
     def name(self) -> str:
@@ -94,9 +147,9 @@ class JournaledSurface:
             opened_at=self._clock(),
             owner=self._owner,
         )
-        await self._store.opened(record)
+        await _write(self._store, record)
         note_surface(record.surface, record.message_id)
-        return JournaledMessage(message, self._store, record)
+        return JournaledMessage(message, self._store, record, self._leftovers)
 
     async def send_once(self, text: str) -> None:
         await self._inner.send_once(text)

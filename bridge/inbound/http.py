@@ -23,7 +23,8 @@ before parsing, ``sanitize``), fields (400 naming the field: types, ids, reply U
 the allow-list, sane numbers, ``fields``). Accepted work is handed to ``accept`` as a
 Turn that carries the assistant's robot code when the message names none, and answered
 at once; the answer itself streams to DingTalk later. A Turn the pipeline cannot take
-now is a 429 with ``Retry-After`` (busy) or a 503 (shutting down).
+now is a 429 with ``Retry-After`` (busy) or a 503 (shutting down, or the state store
+unreachable: with ``Retry-After``).
 
 Every answer that is not a success is JSON ``{"error": reason}``, and every request runs
 inside the containment boundary (``boundary``): whatever fails, the sender gets an answer
@@ -250,14 +251,14 @@ class RequestLimit:
 
 
 def _admitted(admission: Admission) -> None:
-    """Refuse a Turn the pipeline did not take: 429 when busy, 503 when shutting down."""
+    """Refuse a Turn the pipeline did not take: 429 when busy, 503 when closing or unavailable."""
     retry = admission.retry_after
     headers = {"Retry-After": str(max(1, math.ceil(retry)))} if retry is not None else {}
     if admission.outcome is Outcome.BUSY:
         headers.setdefault("Retry-After", "1")
         reason = admission.reason or "too many messages waiting"
         raise Refusal(reason, status=429, headers=headers)
-    if admission.outcome is Outcome.CLOSED:
+    if admission.outcome in (Outcome.CLOSED, Outcome.UNAVAILABLE):
         reason = admission.reason or "bridge is shutting down"
         raise Refusal(reason, status=503, headers=headers)
 

@@ -190,7 +190,7 @@ def require_taken(admission: Admission) -> None:
     """Refuse a Turn the pipeline did not take: 429 past a queue bound, 503 when closing."""
     if admission.outcome is Outcome.BUSY:
         raise InboundError(admission.reason or "too many messages waiting", status=429)
-    if admission.outcome is Outcome.CLOSED:
+    if admission.outcome in (Outcome.CLOSED, Outcome.UNAVAILABLE):
         raise InboundError(admission.reason or "bridge is shutting down", status=503)
 
 

@@ -143,7 +143,7 @@ class StreamDoor:
         admission = await self._accept(turn)
         if admission.outcome is Outcome.BUSY:
             return await self._busy_reply(turn, admission, reply)
-        if admission.outcome is Outcome.CLOSED:
+        if admission.outcome in (Outcome.CLOSED, Outcome.UNAVAILABLE):
             raise InboundError(admission.reason or "bridge is shutting down", status=503)
         return reply
 

@@ -16,6 +16,12 @@ instances so their work becomes ownerless.
 **Exclusive roles.** With a store that is not ``shared`` (SQLite), only one
 ``bridge serve`` may run: entering with ``exclusive`` raises ``Occupied`` naming the
 live holder, after sweeping gone ones (so a killed predecessor does not block).
+
+**An unreachable store.** A heartbeat that fails is tried again every second (not every
+third of the lease) and ``store_error`` says why, for ``/healthz``. While the store was
+away nobody could renew a lease, so every other instance may look gone the moment it
+is back: ``settled`` stays False until a whole lease has passed since the last failed
+beat, and takeover waits for it, giving the others the time to renew.
 """
 
 from __future__ import annotations
@@ -89,6 +95,9 @@ class Membership:
         )
         # The store's sizes as of the last heartbeat, for /healthz (which cannot await).
         self.counts: StoreCounts | None = None
+        # Why the last heartbeat could not reach the store; None when it could.
+        self.store_error: str | None = None
+        self._failed_at: float | None = None  # when a heartbeat last failed
         self._stack = AsyncExitStack()
 
     @property
@@ -111,6 +120,10 @@ class Membership:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
+
+    def settled(self) -> bool:
+        """False within a lease of a failed heartbeat: others may not have renewed yet."""
+        return self._failed_at is None or self._clock() >= self._failed_at + self._lease
 
     def gone(self, other: Instance, now: float) -> bool:
         """True when ``other`` cannot be running any more (see the module docstring)."""
@@ -156,9 +169,17 @@ class Membership:
             try:
                 await self.beat()
             except StateError as exc:
-                # The store is unreachable for a moment: try again next beat; the lease
-                # has two more beats of slack before anyone may judge this process gone.
-                log.warning("heartbeat failed: %s", exc)
+                # The store is unreachable for a moment: try again soon; the lease has
+                # two more beats of slack before anyone may judge this process gone.
+                if self.store_error is None:
+                    log.warning("heartbeat failed: %s", exc)
+                self.store_error = exc.message
+                self._failed_at = self._clock()
+                await anyio.sleep(min(1.0, self._lease / 3))
+                continue
+            if self.store_error is not None:
+                log.warning("the state store answers again")
+            self.store_error = None
             await anyio.sleep(self._lease / 3)
 
     async def _leave(self) -> None:

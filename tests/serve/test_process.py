@@ -331,7 +331,7 @@ async def test_a_second_serve_on_the_same_state_file_is_refused(
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: serve.state: ")
     assert f"pid {first.pid}" in lines[0]
-    assert "Redis (not yet available)" in lines[0]
+    assert 'Redis, state = "redis://host:6379/0"' in lines[0]
 
 
 @pytest.mark.anyio

@@ -163,7 +163,7 @@ class RedisStore:
     async def remember(
         self, key: str, exchange: Exchange, *, limit: int, now: float, ttl: float
     ) -> None:
-        item = f"{exchange.at!r}|" + json.dumps(
+        item = f"{exchange.at!r}|" + _dumps(
             {"user": exchange.user, "assistant": exchange.assistant}
         )
         keys = [self._key("history", key), self._key("history-due")]
@@ -197,7 +197,7 @@ class RedisStore:
             *(self._key("seen", k) for k in entry.delivery_keys),
         ]
         args = [entry.turn_id, entry.lane, entry.owner, now, dedup_ttl, max_per_lane]
-        verdict = await self._script("ADMIT", keys, [*args, max_total, json.dumps(record)])
+        verdict = await self._script("ADMIT", keys, [*args, max_total, _dumps(record)])
         return Verdict(verdict)
 
     async def finish(self, turn_id: str, *, now: float) -> None:
@@ -250,7 +250,7 @@ class RedisStore:
             "opened_at": message.opened_at,
         }
         keys = [self._key("open"), self._key("open", "owner"), self._key("open", "seq")]
-        args = [message.message_id, json.dumps(record), message.owner]
+        args = [message.message_id, _dumps(record), message.owner]
         await self._script("OPENED", [*keys, self._key("seq")], args)
 
     async def closed(self, message_id: str) -> None:
@@ -298,7 +298,7 @@ class RedisStore:
             "started_at": instance.started_at,
         }
         keys = [self._key("instances"), self._key("leases")]
-        args = [instance.id, json.dumps(record), instance.lease_until, now]
+        args = [instance.id, _dumps(record), instance.lease_until, now]
         holder = await self._script(
             "REGISTER", keys, [*args, 1 if exclusive else 0, instance.role.value]
         )
@@ -339,6 +339,12 @@ class RedisStore:
             )
         )
         return StoreCounts(journaled=journaled, open_messages=opened, instances=instances)
+
+
+def _dumps(value: object) -> str:
+    """JSON with characters as they are (UTF-8 in Redis): a Chinese character is 3 bytes,
+    not the 6 of ``\\uXXXX``."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _arg(value: object) -> str | int:

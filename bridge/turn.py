@@ -6,11 +6,20 @@ dicts travel past the adapters. A Turn says who asked, where, what, and carries 
 reply handle the platform gave (webhooks with their expiry, the conversationToken, the
 ids proactive sends need), so the router can pick a surface the message can really use.
 
+A message with media (a picture, a rich text with pictures, a file, a video) keeps its
+pieces in order in ``Turn.parts``: text and ``Media`` (what it is, the temporary
+``downloadCode`` that fetches it, its file name or video type). ``Turn.text`` is then
+the message as text, each medium replaced by its placeholder ("看这个[图片]"): what the
+history keeps and what a model that cannot see is given. A plain text message (and a
+voice message, which DingTalk hands over as its recognized text) has no parts. The
+media themselves are fetched only when the Turn is answered (``bridge.conversation.media``).
+
 ``Turn.to_json`` / ``Turn.from_json`` round-trip a Turn exactly (every string, lone
 surrogates included, every float): the Turn journal stores accepted Turns this way so a
 restarted process answers the very same request. The JSON is ASCII (``\\u`` escapes), so
 any store can hold it as text. ``from_json`` checks every field and raises ``ValueError``
-for anything else, such as an entry written by a future version.
+for anything else, such as an entry written by a future version. ``parts`` came after
+version 1 was fixed: an entry without them reads as a Turn without parts.
 """
 
 from __future__ import annotations
@@ -19,6 +28,51 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, get_args
+
+
+class MediaKind(StrEnum):
+    """What a medium of a message is (``msgtype`` of DingTalk's robot messages, §11)."""
+
+    PICTURE = "picture"
+    AUDIO = "audio"
+    VIDEO = "video"
+    FILE = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """One medium of a message: its kind, the code that fetches it, and a name.
+
+    ``download_code`` is DingTalk's temporary ``downloadCode`` (None when the message
+    carried none, as an AI action's context does); ``name`` is a file's name or a video's
+    type (``mp4``), empty otherwise.
+    """
+
+    kind: MediaKind
+    download_code: str | None = None
+    name: str = ""
+
+    @property
+    def placeholder(self) -> str:
+        """The medium as text, for the history and for a model that cannot see it."""
+        label = _LABELS[self.kind]
+        return f"[{label}: {self.name}]" if self.name else f"[{label}]"
+
+
+_LABELS = {
+    MediaKind.PICTURE: "图片",
+    MediaKind.AUDIO: "语音",
+    MediaKind.VIDEO: "视频",
+    MediaKind.FILE: "文件",
+}
+
+Part = str | Media
+"""A piece of a message in order: text as written, or a medium."""
+
+
+def text_of(parts: tuple[Part, ...]) -> str:
+    """``parts`` as one text, each medium replaced by its placeholder."""
+    return "".join(p if isinstance(p, str) else p.placeholder for p in parts)
 
 
 class ConversationType(StrEnum):
@@ -85,6 +139,12 @@ class Turn:
     handles: ReplyHandles
     received_at: float
     delivery_ids: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def pictures(self) -> tuple[Media, ...]:
+        """The pictures among ``parts``, in order."""
+        return tuple(p for p in self.parts if isinstance(p, Media) and p.kind is MediaKind.PICTURE)
 
     @property
     def proactive(self) -> bool:
@@ -119,6 +179,7 @@ class Turn:
             },
             "received_at": self.received_at,
             "delivery_ids": list(self.delivery_ids),
+            "parts": [_part_json(p) for p in self.parts],
         }
         # allow_nan=False: NaN would not compare equal after the trip; no Turn has one.
         return json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
@@ -141,6 +202,7 @@ class Turn:
         ids = read.field("delivery_ids", list)
         if not all(isinstance(i, str) for i in ids):
             raise ValueError("turn.delivery_ids must be strings")
+        parts = read.optional("parts", list) or []
         return cls(
             assistant=read.field("assistant", str),
             source=source,
@@ -165,7 +227,31 @@ class Turn:
             ),
             received_at=read.number("received_at"),
             delivery_ids=tuple(ids),
+            parts=tuple(_part(p) for p in parts),
         )
+
+
+def _part_json(part: Part) -> dict[str, Any]:
+    if isinstance(part, str):
+        return {"text": part}
+    return {"kind": part.kind.value, "download_code": part.download_code, "name": part.name}
+
+
+def _part(data: object) -> Part:
+    read = _Reader(data, "turn.parts[]")
+    if read.has("text"):
+        text: str = read.field("text", str)
+        return text
+    kind = read.field("kind", str)
+    try:
+        media_kind = MediaKind(kind)
+    except ValueError:
+        raise ValueError(f"turn.parts[] has an unknown kind {kind!r}") from None
+    return Media(
+        kind=media_kind,
+        download_code=read.optional("download_code", str),
+        name=read.field("name", str),
+    )
 
 
 def _webhook_json(webhook: Webhook | None) -> dict[str, Any] | None:
@@ -200,6 +286,9 @@ class _Reader:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{self._where}.{name} must be a {kind.__name__}")
         return value
+
+    def has(self, name: str) -> bool:
+        return name in self._data
 
     def optional(self, name: str, kind: type[Any]) -> Any:
         return None if self._data.get(name) is None else self.field(name, kind)

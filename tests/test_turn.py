@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.turn import SOURCES, ConversationType, ReplyHandles, Sender, Turn, Webhook
+from bridge.turn import (
+    SOURCES,
+    ConversationType,
+    Media,
+    MediaKind,
+    ReplyHandles,
+    Sender,
+    Turn,
+    Webhook,
+    text_of,
+)
 
 # Any text a platform could send, lone surrogates included (json.loads makes them).
 text = st.text(st.characters(codec=None))
@@ -37,6 +48,11 @@ turns = st.builds(
     ),
     received_at=finite,
     delivery_ids=st.lists(text, max_size=4).map(tuple),
+    parts=st.lists(
+        text
+        | st.builds(Media, kind=st.sampled_from(MediaKind), download_code=optional_text, name=text),
+        max_size=4,
+    ).map(tuple),
 )
 
 
@@ -80,6 +96,8 @@ def sample() -> Turn:
         (lambda d: d.update(received_at=True), "turn.received_at must be a number"),
         (lambda d: d.update(delivery_ids=[1]), "delivery_ids must be strings"),
         (lambda d: d["handles"].update(ai_webhook="x"), "must be a dict"),
+        (lambda d: d.update(parts=[{"kind": "hologram", "name": ""}]), "unknown kind"),
+        (lambda d: d.update(parts=[{"text": 1}]), r"turn.parts\[\].text must be a str"),
     ],
 )
 def test_from_json_refuses_what_to_json_never_writes(change: object, message: str) -> None:
@@ -94,3 +112,29 @@ def test_from_json_refuses_text_that_is_not_json() -> None:
     """Garbage is a ValueError, not a JSONDecodeError the caller must know about."""
     with pytest.raises(ValueError, match="not JSON"):
         Turn.from_json("{half")
+
+
+def test_an_entry_written_before_parts_existed_reads_as_a_turn_without_parts() -> None:
+    """Version 1 entries journaled before media support load unchanged, with no parts."""
+    data = json.loads(sample().to_json())
+    del data["parts"]
+    assert Turn.from_json(json.dumps(data)) == sample()
+
+
+def test_text_of_puts_placeholders_where_the_media_were() -> None:
+    """A rich text reads as its text with a placeholder naming each medium in place."""
+    parts = (
+        "看这个",
+        Media(MediaKind.PICTURE, "code-1"),
+        "和",
+        Media(MediaKind.FILE, "code-2", "报告.pdf"),
+        Media(MediaKind.VIDEO, "code-3", "mp4"),
+    )
+    assert text_of(parts) == "看这个[图片]和[文件: 报告.pdf][视频: mp4]"
+
+
+def test_pictures_are_the_picture_parts_in_order() -> None:
+    """Turn.pictures lists only the pictures, in the order the message had them."""
+    first, second = Media(MediaKind.PICTURE, "a"), Media(MediaKind.PICTURE, "b")
+    turn = replace(sample(), parts=("x", first, Media(MediaKind.FILE), second))
+    assert turn.pictures == (first, second)

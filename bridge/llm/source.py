@@ -284,7 +284,7 @@ def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "system":
         return {"role": "system", "content": message.content}
     if message.role == "user":
-        return {"role": "user", "content": message.content}
+        return {"role": "user", "content": message.openai_content()}
     return {"role": "assistant", "content": message.content}
 
 

@@ -97,5 +97,5 @@ async def close_left_open(
         log.warning("could not close message %s left open: %s", message.message_id, exc)
         return False
     await store.closed(message.message_id)
-    log.info("closed message %s left open by a previous run", message.message_id)
+    log.info("closed message %s left open by a gone process", message.message_id)
     return True

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from bridge.config_env import resolve_env
+from bridge.config_media import MediaConfig
 from bridge.core.options import ReasoningMode
 from bridge.errors import ConfigError
 
@@ -47,6 +48,7 @@ __all__ = [
     "DeliveryConfig",
     "DingTalkConfig",
     "LLMConfig",
+    "MediaConfig",
     "MemoryConfig",
     "PacingConfig",
     "RetryConfig",
@@ -115,6 +117,8 @@ class LLMConfig(_Model):
     idle_timeout: PositiveFloat = 30.0
     deadline: PositiveFloat = 300.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # The model takes pictures (image content parts); otherwise it gets "[图片]".
+    vision: bool = False
     encoding: Literal["o200k_base", "cl100k_base"] | None = None
     encodings: dict[str, Literal["o200k_base", "cl100k_base"]] = {}
     fallback_encoding: Literal["o200k_base", "cl100k_base"] = "cl100k_base"
@@ -313,6 +317,7 @@ class Config(_Model):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     serve: ServeConfig = ServeConfig()
     memory: MemoryConfig = MemoryConfig()
+    media: MediaConfig = MediaConfig()
     assistants: tuple[AssistantConfig, ...] = ()
 
     @model_validator(mode="before")

@@ -21,6 +21,7 @@ they catch (httpx2, openai, JSON, TOML) into a subclass here, chaining the cause
     │       ├── SessionExpired      a sessionWebhook past its expiry (errcode 300001)
     │       └── InvalidConversationToken   unknown or already finished token
     ├── InboundError                a request to us was refused (signature, body, size)
+    ├── MediaError                  a message's picture could not be fetched (host, size, type)
     └── StateError                  the state store cannot be used (corrupt, locked, unwritable)
 """
 
@@ -197,6 +198,18 @@ class InboundError(BridgeError):
     def __init__(self, message: str, *, status: int) -> None:
         self.message = message
         self.status = status
+        super().__init__(message)
+
+
+class MediaError(BridgeError):
+    """A medium of a message could not be fetched: its URL's host is not allowed, it is
+    too large, not a picture bridge can show, or its host failed or was too slow.
+
+    DingTalk's own refusals of the download code are ``PlatformError``s.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
         super().__init__(message)
 
 

@@ -11,7 +11,7 @@ operation's lane of the budget, and the retry waits there for its turn.
 The client owns nothing: it is given one ``httpx2.AsyncClient`` (never closed here) and
 the process-wide ``RateBudget``, so it needs no ``async with`` and no ``aclose``. The
 composition root creates one client per app (client id); surfaces call its methods.
-Request bodies and result values live in ``wire`` and ``cards``; nothing here touches
+Request bodies and result values live in ``wire``, ``cards`` and ``media``; nothing here touches
 raw JSON beyond passing it through.
 """
 
@@ -28,7 +28,7 @@ import anyio.to_thread
 import httpx2
 
 from bridge.config import DingTalkConfig
-from bridge.dingtalk import cards, host, wire
+from bridge.dingtalk import cards, host, media, wire
 from bridge.dingtalk.auth import AccessTokenProvider
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.cards import CardSpace, DeliverResult, FlowStatus
@@ -272,6 +272,14 @@ class DingTalkClient:
         body = wire.robot_oto_send_body(robot_code or self.client_id, user_ids, message)
         answer = await self._call(Operation.ROBOT_OTO_SEND, body, urgent=True)
         return wire.parse_robot_send(Operation.ROBOT_OTO_SEND, answer)
+
+    # ------------------------------------------------------------- message files (§12)
+
+    async def message_file_url(self, download_code: str, *, robot_code: str | None = None) -> str:
+        """The temporary URL of a message's picture or file (``bridge.dingtalk.media``)."""
+        body = media.download_body(download_code, robot_code or self.client_id)
+        answer = await self._call(Operation.ROBOT_FILE_DOWNLOAD, body)
+        return media.parse_download_url(answer)
 
     # -------------------------------------------------------------------- machinery
 

@@ -31,6 +31,7 @@ class Operation(StrEnum):
     CARD_STREAMING = "card.streaming"
     ROBOT_OTO_SEND = "robot.oToMessages.batchSend"
     ROBOT_GROUP_SEND = "robot.groupMessages.send"
+    ROBOT_FILE_DOWNLOAD = "robot.messageFiles.download"
     GATEWAY_OPEN = "gateway.connections.open"
 
 
@@ -77,6 +78,10 @@ ENDPOINTS: dict[Operation, Endpoint] = {
     ),
     Operation.ROBOT_GROUP_SEND: Endpoint(
         "POST", "/v1.0/robot/groupMessages/send", "api", True, False
+    ),
+    # The download URL of a message's media (§12): asking twice only reads.
+    Operation.ROBOT_FILE_DOWNLOAD: Endpoint(
+        "POST", "/v1.0/robot/messageFiles/download", "api", True, True
     ),
     Operation.GATEWAY_OPEN: Endpoint("POST", "/v1.0/gateway/connections/open", "api", False, False),
 }

@@ -25,10 +25,11 @@ from bridge.errors import (
     PlatformRejected,
     PlatformUnavailable,
     SessionExpired,
+    StateError,
 )
 from bridge.llm.messages import ChatMessage
 from bridge.pipeline import AssistantRuntime, IntakeLimits, Pipeline, surface_is_broken
-from bridge.state import JournalEntry, MemoryStore, Store
+from bridge.state import JournalEntry, MemoryStore, Store, Verdict
 from bridge.turn import ConversationType, ReplyHandles, Sender, Turn
 
 FAST = PacingConfig(oneshot_window=0.05, min_interval=0.05, max_idle=0.1, close_timeout=2)
@@ -490,3 +491,72 @@ async def test_no_surface_means_unanswerable_not_crash() -> None:
 def test_only_app_wide_failures_mark_a_surface_down(error: Exception, broken: bool) -> None:
     """Permission, quota and unsupported-content errors mark a surface down; others do not."""
     assert surface_is_broken(error) is broken
+
+
+# ---------------------------------------------------------------- an unreachable store
+
+
+class Flaky(MemoryStore):
+    """A memory store that fails every call with StateError while ``down``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.finish_refused = anyio.Event()
+
+    def _check(self) -> None:
+        if self.down:
+            raise StateError("connection refused", location="redis://test")
+
+    async def admit(self, entry: JournalEntry, **bounds: float) -> Verdict:  # type: ignore[override]
+        self._check()
+        return await super().admit(entry, **bounds)  # type: ignore[arg-type]
+
+    async def next_turn(self, lane: str, owner: str) -> JournalEntry | None:
+        self._check()
+        return await super().next_turn(lane, owner)
+
+    async def finish(self, turn_id: str, *, now: float) -> None:
+        if self.down:
+            self.finish_refused.set()
+        self._check()
+        await super().finish(turn_id, now=now)
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_store_refuses_new_turns_as_unavailable() -> None:
+    """While the store is down a Turn is UNAVAILABLE (nothing recorded); after, it is taken."""
+    store, recorder = Flaky(), Recorder()
+    async with pipeline(recorder, store=store) as p:
+        store.down = True
+        refused = await p.accept(turn("q", ids=("msg:1",)))
+        store.down = False
+        again = await p.accept(turn("q", ids=("msg:1",)))
+        assert await p.drain(10)
+    assert (refused.outcome, refused.retry_after) == (Outcome.UNAVAILABLE, 5.0)
+    assert "connection refused" in refused.reason
+    assert again.outcome is Outcome.ACCEPTED
+    assert recorder.shown == ["re: q"]
+    assert p.stats.unavailable == 1
+
+
+@pytest.mark.anyio
+async def test_a_lane_waits_out_the_store_and_answers_each_turn_once() -> None:
+    """The store goes away mid-answer: the answer is delivered, removed once it is back,
+    and the next Turn follows, each answered once."""
+    gate, store = anyio.Event(), Flaky()
+    recorder = Recorder(gate=gate, expect_running=1)
+    async with pipeline(recorder, store=store) as p:
+        await p.accept(turn("q0"))
+        await p.accept(turn("q1"))
+        with anyio.fail_after(5):
+            await recorder.reached.wait()
+        store.down = True
+        gate.set()  # q0's answer completes while the store is away
+        with anyio.fail_after(5):
+            await store.finish_refused.wait()
+        assert recorder.shown == ["re: q0"]
+        store.down = False
+        assert await p.drain(10)
+    assert recorder.shown == ["re: q0", "re: q1"]
+    assert await store.journaled() == []

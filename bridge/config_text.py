@@ -3,8 +3,9 @@
 ``bridge.config`` turns a file into frozen models; this module goes the other way, for
 people: every key with its resolved value, each assistant with the sections it ended up
 with after the top-level ones were merged in. Secrets print as ``**********`` because
-the models dump ``SecretStr`` that way. The text parses back to the same configuration
-(with the masked secrets replaced), so a printed config can be saved and edited.
+the models dump ``SecretStr`` that way (a Redis state URL's password is masked too). The
+text parses back to the same configuration (with the masked secrets replaced), so a
+printed config can be saved and edited.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.config import Config
+from bridge.state.redis import shown_url
 
 __all__ = ["config_to_text"]
 
@@ -20,6 +22,8 @@ def config_to_text(config: Config) -> str:
     """The resolved configuration as TOML-like text, secrets masked."""
     lines: list[str] = []
     data = config.model_dump(mode="json")
+    # A Redis URL's password (``redis://:${REDIS_PASSWORD}@host``) is a secret too.
+    data["serve"]["state"] = shown_url(data["serve"]["state"], mask="**********")
     assistants = data.pop("assistants")
     _emit(lines, data, ())
     for assistant in assistants:

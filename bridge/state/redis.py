@@ -62,14 +62,16 @@ def is_redis_url(state: str) -> bool:
     return state.startswith(_SCHEMES)
 
 
-def shown_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for logs and errors."""
+def shown_url(url: str, *, mask: str = "***") -> str:
+    """``url`` with its password replaced by ``mask``, for logs, errors and printing."""
+    if not is_redis_url(url):
+        return url
     parts = urlsplit(url)
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:{mask}@{host}"))
 
 
 class RedisStore:

@@ -198,3 +198,20 @@ async def test_memory_per_turn_exchange_and_claim_stay_within_the_readme_figures
 async def _used(raw: Redis) -> int:
     info = await raw.info("memory")
     return int(info["used_memory"])
+
+
+def test_config_check_masks_the_redis_password() -> None:
+    """`bridge config check` prints a Redis state URL with its password masked."""
+    from bridge.config import Config
+    from bridge.config_text import config_to_text
+
+    config = Config.model_validate(
+        {
+            "serve": {"state": "redis://:s3cret@redis.internal:6379/0"},
+            "delivery": {"ai_template_id": "t.schema"},
+            "assistants": [{"name": "a", "client_id": "c", "client_secret": "x"}],
+        }
+    )
+    text = config_to_text(config)
+    assert "s3cret" not in text
+    assert 'state = "redis://:**********@redis.internal:6379/0"' in text

@@ -67,6 +67,7 @@ _RICH_TEXT_PIECE: Spec = {
     "type": Leaf.STR,
     "downloadCode": Leaf.TOKEN,
     "pictureDownloadCode": Leaf.TOKEN,
+    "atName": Leaf.NAME,
 }
 
 BOT_MESSAGE: Spec = {
@@ -82,7 +83,9 @@ BOT_MESSAGE: Spec = {
             "richText": [_RICH_TEXT_PIECE],
             "recognition": Leaf.TEXT,
             "downloadCode": Leaf.TOKEN,
+            "pictureDownloadCode": Leaf.TOKEN,
             "fileName": Leaf.NAME,
+            "videoType": Leaf.NAME,
         },
         Leaf.TEXT,
     ),
@@ -108,6 +111,7 @@ ACTION: Spec = {
     "conversationToken": Leaf.TOKEN,
     "sessionWebhook": Leaf.URL,
     "msgId": Leaf.ID,
+    "inputAttribute": (Leaf.OBJECT, Leaf.STR),
 }
 """An AI action's parameters, under the names bridge's action YAML fixes (§6.5)."""
 

@@ -19,6 +19,10 @@ no ASCII letter, digit or ``_`` follows ("@Bridge Dev你好" mentions Bridge Dev
 "@Bridge Developer" does not); the longest name wins; whitespace around the removed
 mention collapses, and the text is trimmed. Mentions of anyone else stay untouched.
 Without display names only the trim applies.
+
+A message of several pieces (a rich text: text around pictures) follows the same rule
+piece by piece (``strip_own_mentions_in``): "the very start" is the start of its first
+piece, and only the message's two ends are trimmed.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Stripped", "bot_mentioned", "strip_own_mentions"]
+__all__ = ["Stripped", "bot_mentioned", "strip_own_mentions", "strip_own_mentions_in"]
+
+T = TypeVar("T")
 
 _NAME_ENDS = r"(?![A-Za-z0-9_])"
 
@@ -54,6 +60,29 @@ def strip_own_mentions(text: str, names: Sequence[str], *, mentioned: bool) -> S
     if leading is None:
         return Stripped(text.strip(), found=False)
     return Stripped(text.lstrip()[leading.end() :].strip(), found=True)
+
+
+def strip_own_mentions_in(
+    pieces: Sequence[str | T], names: Sequence[str], *, mentioned: bool
+) -> tuple[str | T, ...]:
+    """``pieces`` (text and other things, in order) without the assistant's "@name".
+
+    Texts lose their mentions by the module's rule, the message's first and last text
+    are trimmed at its ends, and texts left empty go; other pieces stay as they are.
+    """
+    out = list(pieces)
+    pattern = _pattern(names)
+    if pattern is not None and mentioned:
+        out = [pattern.sub("", p) if isinstance(p, str) else p for p in out]
+    elif pattern is not None and out and isinstance(out[0], str):
+        leading = pattern.match(out[0].lstrip())
+        if leading is not None:
+            out[0] = out[0].lstrip()[leading.end() :]
+    if out and isinstance(out[0], str):
+        out[0] = out[0].lstrip()
+    if out and isinstance(out[-1], str):
+        out[-1] = out[-1].rstrip()
+    return tuple(p for p in out if not isinstance(p, str) or p)
 
 
 def bot_mentioned(data: Mapping[str, Any]) -> bool:

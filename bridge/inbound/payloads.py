@@ -8,11 +8,18 @@ Two payloads arrive, through the Stream WebSocket or an HTTP callback alike:
   so such a Turn carries none and a proactive send reaches the user by ``senderUnionId``
   (the seed: a single chat is addressed by the user's unionId). Text comes from
   ``text.content``, or from a top-level ``content`` string as one official HTTP-mode
-  sample shows it (§9.10: every documented form is accepted);
+  sample shows it (§9.10: every documented form is accepted). Other message types
+  (§11) become text and media in order (``Turn.parts``; ``Turn.text`` holds a
+  placeholder per medium): a picture, a rich text's text and pictures, a video (its
+  type), a file (its name), each with its ``downloadCode``; a voice message is its
+  recognized text (``content.recognition``), "[语音]" without one;
 - an AI-assistant **action** in direct mode (§6.5): the parameters bridge's action YAML
   maps from ``x-dingtalk-context``, under the names the spec fixes: ``rawInput``,
   ``userId``, ``unionId``, ``corpId``, ``openConversationId``, ``conversationToken``,
-  ``sessionWebhook``.
+  ``sessionWebhook``; optionally ``inputAttribute`` (``currentInput/attribute``,
+  ``{"msgType": "text|picture|file"}``, an object or its JSON): an action about a
+  picture or a file carries no download code, so that medium reaches the model as a
+  placeholder after the text (``rawInput`` may then be empty).
 
 In both, the assistant's own @mention is removed from the text (``mentions``, with the
 assistant's ``display_names``).
@@ -40,8 +47,19 @@ from urllib.parse import urlsplit
 
 from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
-from bridge.inbound.mentions import bot_mentioned, strip_own_mentions
-from bridge.turn import ConversationType, ReplyHandles, Sender, Source, Turn, Webhook
+from bridge.inbound.mentions import bot_mentioned, strip_own_mentions, strip_own_mentions_in
+from bridge.turn import (
+    ConversationType,
+    Media,
+    MediaKind,
+    Part,
+    ReplyHandles,
+    Sender,
+    Source,
+    Turn,
+    Webhook,
+    text_of,
+)
 
 
 def parse_json_object(raw: str | bytes, what: str) -> dict[str, Any]:
@@ -78,7 +96,9 @@ def turn_from_bot_message(
         )
     conversation_type = ConversationType.SINGLE if str(kind) == "1" else ConversationType.GROUP
     msg_id = _required_str(data, "msgId")
-    text = strip_own_mentions(_message_text(data), display_names, mentioned=bot_mentioned(data))
+    parts = strip_own_mentions_in(
+        _message_parts(data), display_names, mentioned=bot_mentioned(data)
+    )
     webhook = None
     if data.get("sessionWebhook"):
         expires_ms = data.get("sessionWebhookExpiredTime")
@@ -109,10 +129,11 @@ def turn_from_bot_message(
         sender=Sender(
             staff_id=staff_id, union_id=union_id, nick=_optional_str(data, "senderNick") or ""
         ),
-        text=text.text,
+        text=text_of(parts),
         handles=handles,
         received_at=received_at,
         delivery_ids=tuple(i for i in (f"msg:{msg_id}", _frame_key(frame_id)) if i),
+        parts=parts if any(isinstance(p, Media) for p in parts) else (),
     )
 
 
@@ -132,9 +153,12 @@ def turn_from_action(
     An @mention of one of ``display_names`` leaves the text and marks a group (the
     module docstring has the whole inference).
     """
+    medium = _action_medium(params)
+    raw = _optional_str(params, "rawInput") if medium else _required_str(params, "rawInput")
     # The context has no at-list: the assistant's @name in its own input is a mention.
-    said = strip_own_mentions(_required_str(params, "rawInput"), display_names, mentioned=True)
-    text = said.text
+    said = strip_own_mentions(raw or "", display_names, mentioned=True)
+    parts: tuple[Part, ...] = ((said.text,) if said.text else ()) + medium
+    text = text_of(parts)
     if not text:
         raise InboundError("rawInput is empty", status=400)
     user_id = _optional_str(params, "userId")
@@ -173,6 +197,7 @@ def turn_from_action(
         delivery_ids=tuple(
             i for i in (f"act:{delivery}" if delivery else "", _frame_key(frame_id)) if i
         ),
+        parts=parts if medium else (),
     )
 
 
@@ -218,23 +243,70 @@ def check_reply_hosts(turn: Turn, allowed: tuple[str, ...]) -> None:
             raise InboundError("sessionWebhook host is not on the allow-list", status=400)
 
 
-def _message_text(data: Mapping[str, Any]) -> str:
-    """The message's text as sent (untrimmed: the mention rule trims it)."""
+_MEDIA_TYPES = {
+    "picture": MediaKind.PICTURE,
+    "audio": MediaKind.AUDIO,
+    "video": MediaKind.VIDEO,
+    "file": MediaKind.FILE,
+}
+
+
+def _message_parts(data: Mapping[str, Any]) -> list[Part]:
+    """The message's text and media in order, as sent (the mention rule trims them)."""
     kind = data.get("msgtype", "text")
     content = data.get("content")
     if kind == "text":
         body = data.get("text")
         if isinstance(body, dict) and isinstance(body.get("content"), str):
-            return str(body["content"])
+            return [str(body["content"])]
         if isinstance(content, str):
-            return content  # the top-level form of the HTTP-mode doc sample
+            return [content]  # the top-level form of the HTTP-mode doc sample
         raise InboundError("text.content (or a top-level content) must be a string", status=400)
-    if kind == "richText" and isinstance(content, dict):
-        pieces = content.get("richText") or []
-        return "".join(str(p.get("text", "")) for p in pieces if isinstance(p, dict))
-    if kind == "audio" and isinstance(content, dict) and content.get("recognition"):
-        return str(content["recognition"])
-    raise InboundError(f"msgtype {kind!r} carries no text bridge can answer", status=400)
+    if not isinstance(content, dict):
+        raise InboundError(f"msgtype {kind!r} needs a content object", status=400)
+    if kind == "richText":
+        return [p for item in content.get("richText") or [] for p in _rich_piece(item)]
+    if kind == "audio" and content.get("recognition"):
+        return [str(content["recognition"])]  # DingTalk's own speech-to-text
+    if kind in _MEDIA_TYPES:
+        name = content.get("fileName") if kind == "file" else content.get("videoType")
+        return [Media(_MEDIA_TYPES[kind], _download_code(content), str(name or ""))]
+    raise InboundError(f"msgtype {kind!r} carries nothing bridge can answer", status=400)
+
+
+def _rich_piece(item: object) -> list[Part]:
+    """One item of ``content.richText``: text (no ``type``, or text/emoji), a picture, an
+    @mention (``atName``); anything else is skipped."""
+    if not isinstance(item, dict):
+        return []
+    kind = item.get("type")
+    if kind == "picture":
+        return [Media(MediaKind.PICTURE, _download_code(item))]
+    if kind == "at" and item.get("atName"):
+        return [f"@{item['atName']}"]
+    text = item.get("text")
+    return [text] if isinstance(text, str) and kind in (None, "text", "emoji") else []
+
+
+def _download_code(content: Mapping[str, Any]) -> str | None:
+    code = content.get("downloadCode") or content.get("pictureDownloadCode")
+    return code if isinstance(code, str) and code else None
+
+
+def _action_medium(params: Mapping[str, Any]) -> tuple[Media, ...]:
+    """The picture or file an action's ``inputAttribute`` says it is about, if any."""
+    attribute = params.get("inputAttribute")
+    if isinstance(attribute, str) and attribute:
+        try:
+            attribute = json.loads(attribute)
+        except ValueError:
+            raise InboundError("inputAttribute must be an object or its JSON", status=400) from None
+    if attribute is None or attribute == "":
+        return ()
+    if not isinstance(attribute, dict):
+        raise InboundError("inputAttribute must be an object or its JSON", status=400)
+    kind = _MEDIA_TYPES.get(str(attribute.get("msgType")))
+    return (Media(kind),) if kind in (MediaKind.PICTURE, MediaKind.FILE) else ()
 
 
 def _required_str(data: Mapping[str, Any], key: str) -> str:

@@ -73,7 +73,8 @@ def test_single_chat_bot_message() -> None:
         ({"msgId": 12}, "msgId"),
         ({"text": {"content": 5}}, "text.content"),
         ({"text": None, "content": {"text": "x"}}, "text.content"),
-        ({"msgtype": "picture", "content": {"downloadCode": "x"}}, "picture"),
+        ({"msgtype": "chatRecord", "content": {"x": 1}}, "chatRecord"),
+        ({"msgtype": "picture", "content": "x"}, "needs a content object"),
         ({"sessionWebhookExpiredTime": "soon"}, "sessionWebhookExpiredTime"),
     ],
 )

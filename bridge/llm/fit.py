@@ -87,19 +87,15 @@ async def _events(
                 raise
             shorter = shorten(prompt) if attempt == 1 else None
             if shorter is None:
-                log.warning(
-                    "prompt refused as too long (%d messages%s): %s",
-                    len(prompt),
-                    ", already shortened once" if attempt > 1 else ", no history to drop",
-                    exc,
-                )
+                why = "the history was halved already" if attempt > 1 else "no history to drop"
+                log.warning("%s; not asked again: %s", exc, why)
                 raise
             log.warning(
-                "prompt refused as too long (%d messages): %s; asking once more with"
-                " %d messages, the oldest half of the history dropped. If this recurs,"
-                " raise [llm] token_factors or lower context_tokens",
-                len(prompt),
+                "%s; asking once more with the oldest half of the history dropped (%d"
+                " messages instead of %d). If this recurs, raise [llm] token_factors or"
+                " lower context_tokens",
                 exc,
                 len(shorter),
+                len(prompt),
             )
             prompt = shorter

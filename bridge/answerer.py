@@ -5,8 +5,9 @@ does those):
 
 1. **route**: the surfaces the router offers for the Turn (preference, handles, health);
 2. **prompt**: the assistant's system prompt for the conversation type, the remembered
-   history (per conversation, or per sender in groups), the user's text, trimmed oldest
-   first to the model's token budget;
+   history (per conversation, or per sender in groups), the user's message (its text;
+   with its pictures fetched now for a model that sees, ``bridge.conversation.media``),
+   trimmed oldest first to the model's token budget;
 3. **answer**: the model's stream goes through the relay to those surfaces, each
    journaled (``bridge.delivery.journal``) under this process's owner id, so a crash
    cannot leave a message open. A prompt the endpoint refuses as too long before any
@@ -34,6 +35,7 @@ from typing import Protocol
 import anyio
 
 from bridge.config import AssistantConfig, MemoryConfig
+from bridge.conversation.media import ReadUser, noticed, text_only
 from bridge.conversation.prompts import PromptContext, PromptSet
 from bridge.core.events import LLMEvent
 from bridge.delivery.journal import JournaledSurface, Leftovers
@@ -103,6 +105,8 @@ class AssistantRuntime:
     budget_interval: Callable[[int], float] = lambda live: 0.0
     # A shorter prompt after a too-long refusal (``tokens.halve_history``); None: no retry.
     shorten: Shorten | None = None
+    # The user's message for the model, and a notice in front of the answer (pictures).
+    read_user: ReadUser = text_only
 
 
 @dataclass
@@ -211,9 +215,11 @@ class Answerer:
             self._stats.running += 1
             self._live[name] = self._live.get(name, 0) + 1
             try:
-                messages = await self._prompt(runtime, turn, memory_key)
+                user = await runtime.read_user(turn)
+                messages = await self._prompt(runtime, turn, memory_key, user.message)
+                stream = self._stream(runtime, messages)
                 result = await relay(
-                    self._stream(runtime, messages),
+                    noticed(user.notice, stream) if user.notice else stream,
                     surfaces,
                     runtime.config.pacing,
                     budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
@@ -275,7 +281,7 @@ class Answerer:
         )
 
     async def _prompt(
-        self, runtime: AssistantRuntime, turn: Turn, memory_key: str
+        self, runtime: AssistantRuntime, turn: Turn, memory_key: str, user: ChatMessage
     ) -> list[ChatMessage]:
         context = PromptContext(
             assistant_name=runtime.config.name,
@@ -300,7 +306,7 @@ class Answerer:
             history += [ChatMessage.user(exchange.user), ChatMessage.assistant(exchange.assistant)]
         llm = runtime.config.llm
         budget = llm.context_tokens - llm.max_output_tokens
-        return runtime.trim(system, history, ChatMessage.user(turn.text), budget)
+        return runtime.trim(system, history, user, budget)
 
     def memory_key(self, turn: Turn) -> str:
         """Where ``turn``'s history lives: the conversation, or its sender in a group."""

@@ -35,10 +35,12 @@ import anyio.to_thread
 import httpx2
 
 from bridge.config import AssistantConfig, Config
+from bridge.conversation.media import MediaReader
 from bridge.delivery.factory import SurfaceFactory
 from bridge.delivery.relay import RelayResult
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
+from bridge.dingtalk.media import MediaFetcher
 from bridge.dingtalk.operations import Operation
 from bridge.errors import ConfigError, StateError
 from bridge.inbound.busy import webhook_notice
@@ -202,6 +204,10 @@ class Bridge:
         encoding = encodings.for_model(assistant.llm.model, assistant.llm)
         openai_client = create_openai_client(assistant.llm, self._env, self.http)
         per_call = self.budget.interval(assistant.client_id, Operation.AI_UPDATE)
+        media = self.config.media
+        fetcher = MediaFetcher(
+            lambda code, robot: client.message_file_url(code, robot_code=robot), self.http, media
+        )
         return AssistantRuntime(
             config=assistant,
             prompts=self._checked.prompts[assistant.name],
@@ -212,6 +218,7 @@ class Bridge:
             shorten=partial(halve_history, encoding),
             build_surface=factory.build,
             budget_interval=lambda live: per_call * live,
+            read_user=MediaReader(fetcher.picture, media, vision=assistant.llm.vision).user_message,
         )
 
     async def take_over(self) -> None:

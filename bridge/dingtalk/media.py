@@ -130,9 +130,9 @@ def picture_type(data: bytes) -> str | None:
 
 # ---------------------------------------------------------------------------- fetching
 
-FileUrl = Callable[[str], Awaitable[str]]
-"""The download URL of a ``downloadCode``: ``DingTalkClient.message_file_url`` bound to
-the robot that received the message."""
+FileUrl = Callable[[str, str | None], Awaitable[str]]
+"""The download URL of a ``downloadCode`` for a robot code (None: the app's own):
+``DingTalkClient.message_file_url``."""
 
 
 class MediaFetcher:
@@ -147,9 +147,13 @@ class MediaFetcher:
         self._http = http
         self._config = config
 
-    async def picture(self, download_code: str) -> Picture:
-        """The picture behind ``download_code``; ``MediaError`` or ``PlatformError``."""
-        url = await self._file_url(download_code)
+    async def picture(self, download_code: str, robot_code: str | None) -> Picture:
+        """The picture behind ``download_code``, received by ``robot_code``.
+
+        ``robot_code`` must be the robot that received the message (None: the app's
+        own); failures are ``MediaError`` or ``PlatformError``.
+        """
+        url = await self._file_url(download_code, robot_code)
         refused = url_allowed(url, self._config)
         if refused is not None:
             raise MediaError(f"download URL refused: {refused}")

@@ -163,7 +163,7 @@ def fetcher(http: httpx2.AsyncClient, storage: str, **limits: object) -> MediaFe
     host = storage.removeprefix("http://")
     config = MediaConfig(allowed_hosts=(host,), **limits)  # type: ignore[arg-type]
 
-    async def file_url(code: str) -> str:
+    async def file_url(code: str, robot_code: str | None) -> str:
         return f"{storage}/{code}"
 
     return MediaFetcher(file_url, http, config)
@@ -175,7 +175,7 @@ async def test_a_picture_is_fetched_with_no_header_of_bridge_s_own(
 ) -> None:
     """The exact bytes come back typed by their signature; no auth, no Content-Type sent."""
     seen_headers.clear()
-    picture = await fetcher(http, storage).picture("picture.png")
+    picture = await fetcher(http, storage).picture("picture.png", None)
     assert picture.data == PNG
     assert picture.media_type == "image/png"
     [headers] = seen_headers
@@ -201,7 +201,7 @@ async def test_what_is_not_a_picture_within_the_limits_is_refused(
 ) -> None:
     """Too large (declared or streamed), refused, not a picture, encoded, redirected."""
     with pytest.raises(MediaError) as refused:
-        await fetcher(http, storage, max_bytes=2048).picture(code)
+        await fetcher(http, storage, max_bytes=2048).picture(code, None)
     assert reason in refused.value.message
 
 
@@ -211,16 +211,16 @@ async def test_a_host_that_stalls_is_given_up_after_the_timeout(
 ) -> None:
     """A body that stops coming ends in a MediaError after [media] timeout."""
     with pytest.raises(MediaError, match=r"within 0\.3 s"):
-        await fetcher(http, storage, timeout=0.3).picture("slow.png")
+        await fetcher(http, storage, timeout=0.3).picture("slow.png", None)
 
 
 @pytest.mark.anyio
 async def test_a_url_off_the_allow_list_is_never_requested(http: httpx2.AsyncClient) -> None:
     """The host is checked before any connection is made."""
 
-    async def file_url(code: str) -> str:
+    async def file_url(code: str, robot_code: str | None) -> str:
         return "http://127.0.0.1:9/never"  # the discard port: a request would fail otherwise
 
     media = MediaFetcher(file_url, http, MediaConfig())
     with pytest.raises(MediaError, match="not on \\[media\\] allowed_hosts"):
-        await media.picture("code")
+        await media.picture("code", None)

@@ -13,6 +13,8 @@ Subpackages, one concern each:
 ``webhooks``  session webhooks (the app's replies) and inbound delivery: the messages a
               user sends, handed to the app as Stream frames or signed HTTP callbacks
 ``model``     a simulated OpenAI-compatible model with scripts, speeds and faults
+``media``     the pictures, voice, videos and files users send: their download codes,
+              pre-signed URLs and the storage route that serves them
 ``control``   the emulator's own JSON control API under ``/_emulator``, its views and its
               typed client ``EmulatorControl``
 ``page``      the sandbox chat page served at ``/``

@@ -3,7 +3,8 @@
 One server plays every host of the contract, so a client configured with
 api_base = oapi_base = the emulator's URL reaches all of it: the OpenAPI (``/v1.0/…``),
 both session webhooks, the Stream gateway and its WebSocket, the simulated model
-(``/v1/…``), the control API (``/_emulator/…``) and the sandbox's chat page (``/``).
+(``/v1/…``), the storage host of media downloads (``/media-files/…``), the control API
+(``/_emulator/…``) and the sandbox's chat page (``/``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 
 from bridge.emulator.control.routes import control_routes
 from bridge.emulator.gateway.routes import gateway_routes
+from bridge.emulator.media.routes import media_routes
 from bridge.emulator.model.routes import model_routes
 from bridge.emulator.openapi.routes import openapi_routes
 from bridge.emulator.page.routes import page_routes
@@ -26,6 +28,8 @@ def create_app(emulator: Emulator) -> Starlette:
         *openapi_routes(emulator),
         *webhook_routes(emulator),
         *model_routes(emulator.model),
+        # Before the control API's mount of /_emulator, which would take its paths.
+        *media_routes(emulator),
         *control_routes(emulator),
         *page_routes(emulator),
     ]

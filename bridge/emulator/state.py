@@ -2,7 +2,8 @@
 
 It composes the parts, each in its own module: apps and tokens (``openapi.apps``),
 aiInteraction tokens (``openapi.interaction``), cards (``openapi.cards``), robot sends
-(``openapi.robots``), faults and rate limits (``openapi.faults``), session webhooks
+(``openapi.robots``), the media users send and their downloads (``media.library``,
+``openapi.files``), faults and rate limits (``openapi.faults``), session webhooks
 (``webhooks.sessions``), HTTP callback URLs (``webhooks.poster``), the Stream gateway
 (``gateway.hub``), and what every part shares: people, chats and messages
 (``world.transcript``), card templates (``world.content``), the clock, the call log and
@@ -21,10 +22,13 @@ from collections.abc import Callable
 from bridge.emulator.control.views import LimitsView, StreamSettingsView, WorldView
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.gateway.hub import StreamHub
+from bridge.emulator.media.library import MediaLibrary
+from bridge.emulator.media.messages import UserContent
 from bridge.emulator.model.simulator import ModelSimulator
 from bridge.emulator.openapi.apps import Apps
 from bridge.emulator.openapi.cards import Cards
 from bridge.emulator.openapi.faults import Faults, RateLimiter
+from bridge.emulator.openapi.files import Files
 from bridge.emulator.openapi.interaction import AiInteractions
 from bridge.emulator.openapi.robots import Robots
 from bridge.emulator.webhooks.inbound import Inbound, typed_text
@@ -74,6 +78,8 @@ class Emulator:
         self.ai = AiInteractions(self.transcript, self.templates)
         self.cards = Cards(self.transcript, self.templates, lambda: self.limits)
         self.robots = Robots(self.transcript, lambda: self.limits)
+        self.media = MediaLibrary(self.clock)
+        self.files = Files(self.media, lambda: self.base_url)
         self.sessions = Sessions(self.transcript, self.templates, self.clock, lambda: self.limits)
         self.stream = StreamHub(
             self.apps, self.clock, self.bus, self._initial_stream, seed=self._seed
@@ -144,11 +150,15 @@ class Emulator:
         client_id: str | None = None,
         base_url: str | None = None,
         mentioned: bool = True,
+        content: UserContent | None = None,
     ) -> Inbound:
         """``user_id`` says ``text`` in a conversation, to an app (default: the first one).
 
         ``mentioned``: in a group, whether the message @-mentions the bot; if it does and
         ``text`` lacks "@<app name>", the mention is put in front (``typed_text``).
+        ``content``: a message of another type than text (``media.messages``); each of
+        its media gets a download code for the app's robot. DingTalk delivers no voice,
+        video or file from a group (§11), so those are refused there.
 
         Records the user's message and issues what the platform hands the bridge: a robot
         session webhook and, for an AI assistant, a reply-mode conversation token and an
@@ -166,15 +176,25 @@ class Emulator:
         url = base_url or self.base_url
         if url is None:
             raise EmulatorError("the emulator's base URL is not known yet")
+        content = content or UserContent()
+        group = conversation.type == "group"
+        if group and content.msgtype in ("audio", "video", "file"):
+            raise EmulatorError(f"DingTalk delivers no {content.msgtype} message from a group")
         # In a group, what the user typed holds the @mention that makes DingTalk deliver it.
-        text = typed_text(text, app.name, mentions_bot=conversation.type == "group" and mentioned)
+        text = typed_text(text, app.name, mentions_bot=group and mentioned)
+        if content.msgtype == "richText" and group and mentioned:
+            typed = content.shown_text("")
+            if typed_text(typed, app.name, mentions_bot=True) != typed:
+                content = content.mentioning(f"@{app.name}")
         message = self.transcript.post(
             conversation.id,
             sender_kind="user",
             sender_id=user.user_id,
             via="inbound",
             state=MessageState.FINISHED,
-            text=text,
+            text=content.shown_text(text),
+            msgtype=content.msgtype,
+            pieces=content.pieces,
         )
         robot_session = self.sessions.open("robot", app, conversation.id, user.user_id)
         ai_session = None
@@ -194,6 +214,10 @@ class Emulator:
             conversation_token=token,
             base_url=url,
             mentioned=mentioned,
+            content=content,
+            codes=tuple(
+                self.media.issue(p.media_id, app.robot_code) for p in content.media if p.media_id
+            ),
         )
 
     def world(self) -> WorldView:

@@ -4,9 +4,10 @@ Tests, the benchmark and the sandbox drive the emulator with it over real HTTP. 
 given an ``httpx2.AsyncClient`` (and closes nothing: whoever created the client closes
 it) and the emulator's base URL; answers are parsed into the models of ``views``, and a
 refusal raises ``EmulatorError`` with the control API's status and message. Its own
-calls build the world, play the chat users, and read and shape the wire (call log,
-faults, limits, clock, events); the Stream gateway and HTTP-callback calls come from
-``stream_client.StreamControl`` and the simulated model's from ``model``.
+calls build the world, play the chat users (and upload what they send: pictures, voice,
+files), and read and shape the wire (call log, faults, limits, clock, events); the
+Stream gateway and HTTP-callback calls come from ``stream_client.StreamControl`` and the
+simulated model's from ``model``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from bridge.emulator.control.views import (
     FaultView,
     InboundView,
     LimitsView,
+    MediaView,
     MessageStateName,
     MessageView,
+    MsgType,
+    RichItem,
     TemplateView,
     UserView,
     WorldView,
@@ -126,6 +130,10 @@ class EmulatorControl(StreamControl):
         door: CallbackDoor | None = None,
         at_bot: bool = True,
         variant: CallbackVariant = "ok",
+        msgtype: MsgType = "text",
+        media_id: str | None = None,
+        rich_text: Sequence[RichItem] = (),
+        duration_ms: int | None = None,
     ) -> InboundView:
         """``user_id`` says ``text``; returns what the platform hands the bridge.
 
@@ -135,6 +143,10 @@ class EmulatorControl(StreamControl):
         message @-mentions the bot: only then is it delivered, and "@<app name>" goes in
         front of a ``text`` that lacks it) and ``variant`` (a deliberately spoiled
         callback). ``InboundView.delivery`` tells how it went.
+
+        Another ``msgtype`` than text sends a medium uploaded before (``media_id``; an
+        audio message's ``text`` is its recognition) or, for ``richText``, ``rich_text``
+        items; ``duration_ms`` is a voice message's or video's length.
         """
         body = {
             "user_id": user_id,
@@ -145,8 +157,34 @@ class EmulatorControl(StreamControl):
             "as": door,
             "at_bot": at_bot,
             "variant": variant,
+            "msgtype": msgtype,
+            "media_id": media_id,
+            "rich_text": [i.model_dump(mode="json", exclude_none=True) for i in rich_text],
+            "duration_ms": duration_ms,
         }
         return InboundView.model_validate(await self._call("POST", "/inbound", body))
+
+    async def upload_media(self, data: bytes, content_type: str, *, name: str = "") -> MediaView:
+        """Keep a picture, voice message, video or file for users to send; returns it."""
+        response = await self._client.post(
+            f"{self._base}/media",
+            content=data,
+            params={"name": name},
+            headers={"Content-Type": content_type},
+        )
+        answer = response.json()
+        if response.status_code >= 400:
+            raise EmulatorError(str(answer.get("error")), status=response.status_code)
+        return MediaView.model_validate(answer)
+
+    async def media(self) -> list[MediaView]:
+        """Every medium the emulator holds (the built-in samples first)."""
+        data = await self._call("GET", "/media")
+        return [MediaView.model_validate(m) for m in data["media"]]
+
+    async def medium(self, media_id: str) -> MediaView:
+        """One medium, with how often its download URLs served it."""
+        return MediaView.model_validate(await self._call("GET", f"/media/{media_id}"))
 
     async def transcript(self, conversation_id: str) -> list[MessageView]:
         """A conversation's messages, oldest first."""

@@ -17,14 +17,21 @@ World
                                                 streaming_variables?}`` → template
 Chat
   ``POST /_emulator/inbound``                   ``{user_id, conversation_id, text, client_id?,
-                                                deliver?, as?, at_bot?, variant?}``
+                                                deliver?, as?, at_bot?, variant?, msgtype?,
+                                                media_id?, rich_text?, duration_ms?}``
                                                 → ``{message, chatbot_message, action,
                                                 delivery}``; ``deliver`` is ``stream``,
                                                 ``http`` or ``none``, ``as`` the door
                                                 (``robot``/``action``), see
                                                 ``webhooks.dispatch``; a group message
                                                 is delivered only with ``at_bot``
-                                                (``webhooks.inbound``)
+                                                (``webhooks.inbound``); ``msgtype``
+                                                ``picture``/``audio``/``video``/``file``
+                                                names a medium by ``media_id``, a
+                                                ``richText`` lists ``{text}`` and
+                                                ``{media_id}`` items; an audio message's
+                                                ``text`` is its recognition
+                                                (``media.messages``)
   ``GET  /_emulator/conversations/{id}/messages``  → ``{"messages": [...]}`` oldest first
   ``GET  /_emulator/messages?state=inputting&state=preparing``  → ``{"messages": [...]}``
   ``GET  /_emulator/messages/{id}``             → message (with every change)
@@ -40,7 +47,8 @@ Wire
                                                 ``stream.closed``, ``stream.frame``,
                                                 ``stream.ack`` and ``callback.posted``
                                                 (``data`` is an ``EventView``)
-Stream gateway and HTTP callbacks: see ``stream``.
+Stream gateway and HTTP callbacks: see ``stream``; media (upload, list, bytes): see
+``media.routes``.
 """
 
 from __future__ import annotations
@@ -62,9 +70,12 @@ from bridge.emulator.control.views import (
     ConversationType,
     DeliverHow,
     FaultSpec,
+    MsgType,
+    RichItem,
     View,
 )
 from bridge.emulator.errors import EmulatorError
+from bridge.emulator.media.messages import content_of
 from bridge.emulator.openapi.endpoints import Api
 from bridge.emulator.state import Emulator
 from bridge.emulator.webhooks.dispatch import dispatch
@@ -130,12 +141,16 @@ class InboundBody(_Body):
 
     user_id: str
     conversation_id: str
-    text: str
+    text: str = ""
     client_id: str | None = None
     deliver: DeliverHow | None = None
     door: CallbackDoor | None = Field(default=None, alias="as")
     at_bot: bool = True
     variant: CallbackVariant = "ok"
+    msgtype: MsgType = "text"
+    media_id: str | None = None
+    rich_text: list[RichItem] = Field(default_factory=list)
+    duration_ms: int | None = Field(default=None, ge=1)
 
 
 class AdvanceBody(_Body):
@@ -219,6 +234,14 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
 
     async def inbound(request: Request) -> Any:
         body = await _parse(request, InboundBody)
+        content = content_of(
+            body.msgtype,
+            text=body.text,
+            media_id=body.media_id,
+            rich_text=body.rich_text,
+            duration_ms=body.duration_ms,
+            library=emulator.media,
+        )
         said = emulator.inbound(
             body.user_id,
             body.conversation_id,
@@ -226,6 +249,7 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
             client_id=body.client_id,
             base_url=str(request.base_url).rstrip("/"),
             mentioned=body.at_bot,
+            content=content,
         )
         delivery = await dispatch(
             emulator, said, how=body.deliver, door=body.door, variant=body.variant

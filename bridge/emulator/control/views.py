@@ -17,6 +17,9 @@ from bridge.emulator.openapi.endpoints import Api
 AppKind = Literal["assistant", "robot"]
 ConversationType = Literal["single", "group", "magic_wand"]
 MessageStateName = Literal["preparing", "inputting", "finished", "failed"]
+MsgType = Literal["text", "picture", "richText", "audio", "video", "file"]
+"""A robot message's ``msgtype`` (§11)."""
+PieceKind = Literal["text", "picture", "audio", "video", "file"]
 
 
 class View(BaseModel):
@@ -62,8 +65,46 @@ class ChangeView(View):
     text: str
 
 
+class PieceView(View):
+    """A piece of a user's message as the DingTalk client shows it: text or a medium.
+
+    ``media_id`` names the medium in the emulator's media library; ``name`` is a file's
+    name; ``duration_ms`` a voice message's or video's length; an audio piece's ``text``
+    is what DingTalk recognised in it.
+    """
+
+    kind: PieceKind
+    text: str = ""
+    media_id: str | None = None
+    name: str = ""
+    duration_ms: int | None = None
+
+
+class RichItem(View):
+    """One item of a rich-text message to send: some text, or a picture (a media id)."""
+
+    text: str | None = None
+    media_id: str | None = None
+
+
+class MediaView(View):
+    """A picture, voice message, video or file the emulator holds (and serves)."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    sample: bool = False
+    downloads: int = 0
+
+
 class MessageView(View):
-    """A message as a chat user would see it, plus how it got there."""
+    """A message as a chat user would see it, plus how it got there.
+
+    A user's message of another type than text (``msgtype``) lists its ``pieces``;
+    ``text`` is then what a conversation list shows for it ("[图片]").
+    """
 
     id: str
     conversation_id: str
@@ -76,6 +117,8 @@ class MessageView(View):
     card_data: dict[str, Any] = Field(default_factory=dict)
     created_at: float
     changes: list[ChangeView] = Field(default_factory=list)
+    msgtype: MsgType = "text"
+    pieces: list[PieceView] = Field(default_factory=list)
 
 
 class CallView(View):

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from bridge.emulator.control.views import View
+from bridge.emulator.model.prompt import PromptMessage
 from bridge.emulator.model.script import (
     ChunkField,
     ModelFault,
@@ -85,13 +86,6 @@ class EmittedChunk(View):
     at: float
     field: ChunkField
     text: str
-
-
-class PromptMessage(View):
-    """One message of a completion request, as the model received it."""
-
-    role: str
-    content: str
 
 
 class EmissionView(View):

@@ -6,8 +6,11 @@ every completion it emitted (each chunk with the real ``time.time()`` it left at
 benchmark). ``ModelSimulator.complete`` serves ``POST /v1/chat/completions``: it applies
 the status faults, refuses a prompt over the context limit (``context``), picks the reply
 (a ``[[script=NAME]]`` directive, the queue, or the generator; see ``script``) and hands
-the rest to ``reply.CompletionReply``. The routes and the
-control endpoints are in ``routes``.
+the rest to ``reply.CompletionReply``. A request's messages are read and recorded by
+``prompt`` (images included); when the last user message shows images and no script
+applies, the generated answer starts by saying so ("I see an image of 1234 bytes."), so
+a test can tell that the pictures arrived. The routes and the control endpoints are in
+``routes``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 from starlette.requests import Request
@@ -26,11 +29,11 @@ from starlette.responses import Response
 
 from bridge.emulator.control.views import View
 from bridge.emulator.model.context import ContextLimit, refusal_response
+from bridge.emulator.model.prompt import PromptMessage, last_user, read_prompt
 from bridge.emulator.model.reply import (
     CompletionReply,
     Emission,
     EmissionView,
-    PromptMessage,
     StreamFaults,
     fault_response,
     openai_error,
@@ -225,13 +228,15 @@ class ModelSimulator:
             messages = body["messages"]
             if not isinstance(messages, list) or not messages:
                 raise ValueError("messages must be a non-empty array")
+            prompt = read_prompt(messages)
         except (ValueError, KeyError, TypeError) as exc:
             return openai_error(400, f"invalid request: {exc}", "invalid_request_error")
+        asker = last_user(prompt)
         emission = Emission(
             id=f"chatcmpl-emu-{next(self._ids)}",
             model=str(body.get("model") or MODEL_ID),
-            user=_last_user_text(messages),
-            prompt=_prompt_of(messages),
+            user=asker.content if asker is not None else "",
+            prompt=prompt,
             stream=bool(body.get("stream")),
             started_at=time.time(),
         )
@@ -242,7 +247,7 @@ class ModelSimulator:
         status_fault = self._take_fault("status")
         if status_fault is not None:
             return _failed(emission, status_fault)
-        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+        prompt_chars = sum(len(m.content) for m in prompt)
         limit = self._context
         if limit is not None and prompt_chars > limit.tokens:
             response = refusal_response(limit, prompt_chars, stream=emission.stream)
@@ -266,7 +271,7 @@ class ModelSimulator:
         elif self._queue:
             script = self._queue.popleft()
         else:
-            script = generate(self.generator, directives)
+            script = _seeing(generate(self.generator, directives), asker)
         own = script.fault
         if own is not None and own.kind == "status":
             return _failed(emission, own)
@@ -286,28 +291,15 @@ class ModelSimulator:
         )
 
 
-def _text_of(content: object) -> str:
-    """The text of a message's ``content``: a string, or an array of text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
-
-
-def _prompt_of(messages: list[Any]) -> list[PromptMessage]:
-    return [
-        PromptMessage(role=str(m.get("role", "")), content=_text_of(m.get("content")))
-        for m in messages
-        if isinstance(m, dict)
-    ]
-
-
-def _last_user_text(messages: list[Any]) -> str:
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return _text_of(message.get("content"))
-    return ""
+def _seeing(script: ModelScript, asker: PromptMessage | None) -> ModelScript:
+    """``script`` led by one sentence per image the user's message shows."""
+    if asker is None or not asker.images:
+        return script
+    seen = " ".join(
+        f"I see an image of {p.size} bytes." if p.data else f"I see an image at {p.url}."
+        for p in asker.images
+    )
+    return script.model_copy(update={"text": f"{seen} {script.text}"})
 
 
 def _failed(emission: Emission, fault: ModelFault) -> Response:

@@ -37,6 +37,7 @@ class Api(StrEnum):
     CARD_CREATE_AND_DELIVER = "card.instances.createAndDeliver"  # J
     ROBOT_OTO_SEND = "robot.oToMessages.batchSend"  # K
     ROBOT_GROUP_SEND = "robot.groupMessages.send"  # L
+    ROBOT_FILE_DOWNLOAD = "robot.messageFiles.download"  # §12
     GATEWAY_OPEN = "gateway.connections.open"  # M
 
 
@@ -97,6 +98,7 @@ ENDPOINTS: dict[Api, Endpoint] = {
     Api.CARD_CREATE_AND_DELIVER: _api("POST", "/v1.0/card/instances/createAndDeliver"),
     Api.ROBOT_OTO_SEND: _api("POST", "/v1.0/robot/oToMessages/batchSend"),
     Api.ROBOT_GROUP_SEND: _api("POST", "/v1.0/robot/groupMessages/send"),
+    Api.ROBOT_FILE_DOWNLOAD: _api("POST", "/v1.0/robot/messageFiles/download"),
     Api.GATEWAY_OPEN: Endpoint(
         "POST", "/v1.0/gateway/connections/open", Host.API, Credential.CLIENT_ID
     ),

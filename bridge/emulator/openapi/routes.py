@@ -56,6 +56,7 @@ ACTIONS: dict[Api, Action] = {
     Api.CARD_STREAMING: _with_app(lambda e, a, b: e.cards.stream(a, b)),
     Api.ROBOT_OTO_SEND: _with_app(lambda e, a, b: e.robots.batch_send(a, b)),
     Api.ROBOT_GROUP_SEND: _with_app(lambda e, a, b: e.robots.group_send(a, b)),
+    Api.ROBOT_FILE_DOWNLOAD: _with_app(lambda e, a, b: e.files.download(a, b)),
 }
 
 

@@ -4,16 +4,18 @@
 the contract: the ChatbotMessage of the bot topic and HTTP callback (§6.3) and the
 AI-assistant action parameters of the official example YAML (§6.5). The control API
 returns both, and ``dispatch`` delivers them over the Stream gateway or as signed HTTP
-callbacks.
+callbacks. A message of another type than text (a picture, rich text, voice, video or
+file) is rendered by ``media.messages``, with the download codes issued for it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.emulator.control.views import InboundView
+from bridge.emulator.media.messages import UserContent, action_input, chatbot_content
 from bridge.emulator.openapi.apps import App
 from bridge.emulator.webhooks.sessions import Session
 from bridge.emulator.world.transcript import Conversation, Message, User
@@ -56,6 +58,9 @@ class Inbound:
     it as the platform does (§11): the robot's own @name removed from ``text.content``,
     the space after it kept (" 你好"), other @names left as plain text; the AI-assistant
     action's ``rawInput`` is the raw input, mention included.
+
+    ``content`` is a message of another type than text, with one download code per
+    medium in ``codes`` (issued for the app's robot).
     """
 
     app: App
@@ -69,6 +74,8 @@ class Inbound:
     conversation_token: str
     base_url: str
     mentioned: bool = True
+    content: UserContent = field(default_factory=UserContent)
+    codes: tuple[str, ...] = ()
 
     @property
     def mentions_bot(self) -> bool:
@@ -77,9 +84,12 @@ class Inbound:
 
     def robot_text(self) -> str:
         """``text.content`` of the ChatbotMessage: the bot's own @name taken out (§11)."""
+        return self._without_own_name(self.text)
+
+    def _without_own_name(self, text: str) -> str:
         if not self.mentions_bot:
-            return self.text
-        return _mention(self.app.name).sub("", self.text)
+            return text
+        return _mention(self.app.name).sub("", text)
 
     def chatbot_message(self) -> dict[str, Any]:
         """The ChatbotMessage (§6.3) of the bot topic and the HTTP callback."""
@@ -92,8 +102,6 @@ class Inbound:
             "robotCode": self.app.robot_code,
             "msgId": self.message.id,
             "createAt": self.created_at_ms,
-            "msgtype": "text",
-            "text": {"content": self.robot_text()},
             "senderId": dingtalk_id(self.sender.user_id),
             "senderStaffId": self.sender.user_id,
             "senderUnionId": self.sender.union_id,
@@ -104,6 +112,10 @@ class Inbound:
             "sessionWebhook": self.robot_session.url(self.base_url),
             "sessionWebhookExpiredTime": int(self.robot_session.expires_at * 1000),
         }
+        if self.content.msgtype == "text":
+            message.update(msgtype="text", text={"content": self.robot_text()})
+        else:
+            message.update(chatbot_content(self.content, self.codes, self._without_own_name))
         if group:
             message["conversationTitle"] = self.conversation.title
             bot = {"dingtalkId": dingtalk_id(f"bot-{self.app.client_id}")}
@@ -115,7 +127,7 @@ class Inbound:
         if self.ai_session is None:
             return {}
         return {
-            "rawInput": self.text,
+            **action_input(self.content, self.text),
             "userId": self.sender.user_id,
             "unionId": self.sender.union_id,
             "corpId": CORP_ID,

@@ -21,6 +21,8 @@ from bridge.emulator.control.views import (
     ConversationType,
     ConversationView,
     MessageView,
+    MsgType,
+    PieceView,
     UserView,
 )
 from bridge.emulator.errors import EmulatorError, not_found
@@ -118,6 +120,8 @@ class Message:
     card_data: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     changes: list[Change] = field(default_factory=list)
+    msgtype: MsgType = "text"
+    pieces: tuple[PieceView, ...] = ()
 
     def view(self) -> MessageView:
         """The control-API shape."""
@@ -133,6 +137,8 @@ class Message:
             card_data=dict(self.card_data),
             created_at=self.created_at,
             changes=[ChangeView(at=c.at, state=c.state.value, text=c.text) for c in self.changes],
+            msgtype=self.msgtype,
+            pieces=list(self.pieces),
         )
 
 
@@ -246,8 +252,13 @@ class Transcript:
         text: str = "",
         template_id: str | None = None,
         card_data: dict[str, Any] | None = None,
+        msgtype: MsgType = "text",
+        pieces: tuple[PieceView, ...] = (),
     ) -> Message:
-        """Add a message to a conversation, recording its first change."""
+        """Add a message to a conversation, recording its first change.
+
+        A user's message of another ``msgtype`` than text holds its ``pieces``.
+        """
         self.conversation(conversation_id)
         now = time.time()
         message = Message(
@@ -262,6 +273,8 @@ class Transcript:
             card_data=dict(card_data or {}),
             created_at=now,
             changes=[Change(at=now, state=state, text=text)],
+            msgtype=msgtype,
+            pieces=pieces,
         )
         self.messages[message.id] = message
         self._bus.publish(message_changed(message.view()))

@@ -29,11 +29,13 @@ CONTRACT: dict[str, tuple[str, str]] = {
     "robot.oToMessages.batchSend": ("POST", "/v1.0/robot/oToMessages/batchSend"),
     "robot.groupMessages.send": ("POST", "/v1.0/robot/groupMessages/send"),
     "gateway.connections.open": ("POST", "/v1.0/gateway/connections/open"),
+    # §12: the download URL of a message's media.
+    "robot.messageFiles.download": ("POST", "/v1.0/robot/messageFiles/download"),
 }
 
 
 def test_the_table_is_the_contract() -> None:
-    """Every API of contract §0 is in the table with its method and path, and no other."""
+    """Every API of contract §0 (and §12) is in the table with its method and path, no other."""
     table = {api.value: (e.method, e.path) for api, e in ENDPOINTS.items()}
     assert table == CONTRACT
     assert set(ENDPOINTS) == set(Api)

@@ -69,9 +69,8 @@ def shown_url(url: str, *, mask: str = "***") -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:{mask}@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{mask}@{host}"))
 
 
 class RedisStore:
@@ -85,9 +84,7 @@ class RedisStore:
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
 
-    @property
-    def shared(self) -> bool:
-        return True
+    shared = True  # several instances may work from one server at once
 
     async def __aenter__(self) -> RedisStore:
         try:
@@ -114,7 +111,7 @@ class RedisStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # idempotent
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose()
@@ -327,8 +324,8 @@ class RedisStore:
                 pipe.hgetall(self._key("leases")),
             )
         )
-        found = [_instance(i, raw, leases.get(i, "0")) for i, raw in records.items()]
-        return sorted(found, key=lambda i: (i.started_at, i.id))
+        found = (_instance(i, raw, leases.get(i, "0")) for i, raw in records.items())
+        return sorted(found, key=lambda i: (i.started_at, i.id))  # ties: by id
 
     # -- the whole ---------------------------------------------------------------------
 
@@ -344,8 +341,7 @@ class RedisStore:
 
 
 def _dumps(value: object) -> str:
-    """JSON with characters as they are (UTF-8 in Redis): a Chinese character is 3 bytes,
-    not the 6 of ``\\uXXXX``."""
+    """JSON in UTF-8: a Chinese character is 3 bytes in Redis, not the 6 of ``\\uXXXX``."""
     return json.dumps(value, ensure_ascii=False)
 
 

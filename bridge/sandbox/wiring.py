@@ -8,12 +8,14 @@ check the wiring without serving anything:
   robot, ``dingbridge-card``, whose replies go out as streaming AI cards. The page offers
   both, so a user can watch the aiInteraction typewriter and the card one side by side,
   and see a card end in its "failed" state (aiInteraction has none).
-- ``choose_llm(...)``: the simulated model behind the emulator's ``/v1``, unless
-  ``--config FILE`` has an ``[llm]`` section or ``OPENAI_BASE_URL``/``OPENAI_API_KEY``
-  are set, in which case the real model answers.
+- ``choose_llm(...)``: the simulated model behind the emulator's ``/v1`` (it sees
+  pictures: ``[llm] vision``), unless ``--config FILE`` has an ``[llm]`` section or
+  ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` are set, in which case the real model answers
+  (seeing pictures only when the file's ``[llm] vision`` says so).
 - ``sandbox_config(...)``: the production ``Config`` pointed at the emulator: both API
-  bases are its URL, its host:port is the only allowed webhook host, Stream mode on, the
-  HTTP doors off, state in memory, and the AI card template ``SANDBOX_TEMPLATE``, which
+  bases are its URL, its host:port is the only allowed webhook and media host (the
+  pictures users send are downloaded from it), Stream mode on, the HTTP doors off,
+  state in memory, and the AI card template ``SANDBOX_TEMPLATE``, which
   the runner creates in the emulator through its control API (the emulator, like
   DingTalk, knows no template nobody created).
 """
@@ -33,6 +35,7 @@ from bridge.config import (
     DeliveryConfig,
     DingTalkConfig,
     LLMConfig,
+    MediaConfig,
     MemoryConfig,
     PacingConfig,
     ServeConfig,
@@ -150,6 +153,8 @@ def choose_llm(
         # The simulated model counts characters; any offline encoding will do.
         encoding="o200k_base",
         max_retries=1,
+        # It takes pictures and says what it received ("I see an image of N bytes").
+        vision=True,
     )
     return ModelChoice(llm, True, f"simulated, at {llm.base_url}")
 
@@ -164,9 +169,9 @@ def sandbox_config(
 ) -> Config:
     """The production Config, every DingTalk host pointed at the emulator.
 
-    ``base`` (the ``--config`` file, if any) lends its pacing, delivery and memory
-    settings; its DingTalk, serve and assistant credentials are ignored on purpose: the
-    sandbox talks to the emulator's apps only.
+    ``base`` (the ``--config`` file, if any) lends its pacing, delivery, memory and
+    media settings (media hosts excepted); its DingTalk, serve and assistant credentials
+    are ignored on purpose: the sandbox talks to the emulator's apps only.
     """
     parts = urlsplit(emulator_url)
     if not parts.hostname:
@@ -174,9 +179,12 @@ def sandbox_config(
     netloc = parts.netloc.lower()
     template_id, template_key = SANDBOX_TEMPLATE
     pacing, delivery, memory = PacingConfig(), DeliveryConfig(), MemoryConfig()
+    media = MediaConfig()
     if base is not None:
         source = base.assistants[0] if base.assistants else base
-        pacing, delivery, memory = source.pacing, source.delivery, base.memory
+        pacing, delivery, memory, media = source.pacing, source.delivery, base.memory, base.media
+    # Pictures are downloaded from the emulator's own host, over plain http.
+    media = media.model_copy(update={"allowed_hosts": (netloc,), "https_only": False})
     # The file's template belongs to its organisation: the emulator knows the sandbox's.
     delivery = delivery.model_copy(
         update={"ai_template_id": template_id, "ai_template_key": template_key}
@@ -194,6 +202,7 @@ def sandbox_config(
         pacing=pacing,
         delivery=delivery,
         memory=memory,
+        media=media,
         serve=ServeConfig(
             stream=True,
             http=False,

@@ -106,6 +106,18 @@ def test_config_keeps_the_files_pacing_but_not_its_credentials() -> None:
     assert (delivery.ai_template_id, delivery.ai_template_key) == SANDBOX_TEMPLATE
 
 
+def test_pictures_are_seen_and_fetched_from_the_emulator_only() -> None:
+    """The simulated model sees; media come from the emulator's host; the note is kept."""
+    base = parse_config('[media]\npicture_note = "看不到"\nmax_bytes = 2048\n', {})
+    config = sandbox_config(
+        URL, llm=choose_llm(URL, {}).llm, prompts_dir=Path("prompts"), base=base
+    )
+    assert all(a.llm.vision for a in config.assistants)
+    assert config.media.allowed_hosts == ("127.0.0.1:8765",)
+    assert (config.media.picture_note, config.media.max_bytes) == ("看不到", 2048)
+    assert not choose_llm(URL, {"OPENAI_API_KEY": "sk"}).llm.vision
+
+
 def test_config_names_the_apps_as_users_mention_them() -> None:
     """Each assistant knows its app's display name, so "@Bridge Dev" leaves the text."""
     config = sandbox_config(URL, llm=choose_llm(URL, {}).llm, prompts_dir=Path("prompts"))

@@ -292,14 +292,16 @@ class ModelSimulator:
 
 
 def _seeing(script: ModelScript, asker: PromptMessage | None) -> ModelScript:
-    """``script`` led by one sentence per image the user's message shows."""
+    """``script`` led by one sentence per image the user's message shows (only those
+    sentences when the message has no words)."""
     if asker is None or not asker.images:
         return script
     seen = " ".join(
         f"I see an image of {p.size} bytes." if p.data else f"I see an image at {p.url}."
         for p in asker.images
     )
-    return script.model_copy(update={"text": f"{seen} {script.text}"})
+    text = f"{seen} {script.text}" if asker.content.strip() else seen
+    return script.model_copy(update={"text": text})
 
 
 def _failed(emission: Emission, fault: ModelFault) -> Response:

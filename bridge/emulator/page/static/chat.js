@@ -1,6 +1,7 @@
 // The chat side of the page: the conversation list, the message list as a DingTalk user
 // sees it (a reply bubble is "preparing", grows while "inputting", then shows "finished"
 // or "failed"), and the composer that sends a user's message through the emulator.
+// Pictures and voice messages are media.js's; it sends them through `sandbox.say`.
 "use strict";
 
 (function () {
@@ -149,6 +150,8 @@
     } else if (bot) {
       const cursor = message.state === "inputting" || message.state === "preparing" ? '<span class="cursor"></span>' : "";
       content = `<div class="md">${renderMarkdown(message.text)}</div>${cursor}`;
+    } else if (message.pieces && message.pieces.length && sandbox.renderPieces) {
+      content = sandbox.renderPieces(message);
     } else {
       content = `<div class="plain">${escapeHtml(message.text)}</div>`;
     }
@@ -192,14 +195,14 @@
 
   // ---------------------------------------------------------------- composer
 
-  async function send() {
-    const input = $("input");
-    const text = input.value.trim();
-    if (!text || !sandbox.current) return;
+  // The current speaker says `text` (with `media`: msgtype, media_id, rich_text… for a
+  // picture or voice message) on the current path. A medium in a group counts as
+  // mentioning the assistant: the emulator puts the @ picker's mention in front of it.
+  sandbox.say = async function say(text, media) {
     const conversation = sandbox.conversation(sandbox.current);
     const path = currentPath();
     const mention = `@${appName(path.client)}`;
-    const mentioned = conversation.type !== "group" || text.includes(mention);
+    const mentioned = conversation.type !== "group" || Boolean(media) || text.includes(mention);
     const body = {
       user_id: $("speaker").value,
       conversation_id: conversation.id,
@@ -208,19 +211,42 @@
       deliver: mentioned ? "stream" : "none",
       as: path.door,
       at_bot: mentioned,
+      ...(media || {}),
     };
+    const answer = await sandbox.inbound(body);
+    sandbox.emit("sent", answer, body);
+    if (!mentioned) sandbox.toast(`not mentioned: the assistant stays quiet (add ${mention})`);
+    return answer;
+  };
+
+  sandbox.currentPath = currentPath;
+
+  // Runs `action` with the send button held down; a failure is a toast.
+  sandbox.sending = async function sending(action) {
     $("send").disabled = true;
     try {
-      const answer = await sandbox.inbound(body);
-      input.value = "";
-      sandbox.emit("sent", answer, body);
-      if (!mentioned) sandbox.toast(`not mentioned: the assistant stays quiet (add ${mention})`);
+      await action();
     } catch (error) {
       sandbox.toast(`could not send: ${error.message}`, "error");
     } finally {
       $("send").disabled = false;
-      input.focus();
+      $("input").focus();
     }
+  };
+
+  async function send() {
+    const input = $("input");
+    const text = input.value.trim();
+    if (!sandbox.current) return;
+    if (sandbox.voice && sandbox.voice.on) {
+      await sandbox.sending(() => sandbox.voice.send(text));
+      return;
+    }
+    if (!text) return;
+    await sandbox.sending(async () => {
+      await sandbox.say(text);
+      input.value = "";
+    });
   }
 
   // POST /inbound; an emulator without Stream delivery refuses the extra keys: retry bare.

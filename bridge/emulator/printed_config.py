@@ -11,7 +11,8 @@ checks the built-in app is there and creates the AI card template the config nam
 through the control API (the emulator, like DingTalk, knows no template nobody
 created). ``config_text(...)`` then renders a complete TOML file pointed at the
 emulator: its URL for ``api_base``, ``oapi_base`` and the model's ``base_url``, its
-host:port as the only reply host, Stream mode, the built-in app's Client ID and secret
+host:port as the only reply host and media host (pictures users send are downloaded
+from it; the simulated model sees them), Stream mode, the built-in app's Client ID and secret
 (written as they are, with a comment: the emulator's secret is no secret) and its
 display name, and the template just created. Nothing in it would work against DingTalk.
 """
@@ -93,12 +94,18 @@ base_url = {_toml(url + "/v1")}
 model = {_toml(MODEL_ID)}
 # The simulated model counts characters; any offline tiktoken table will do.
 encoding = "o200k_base"
+# It takes pictures, and says how many bytes each had.
+vision = true
 
 [delivery]
 # Created in the emulator just now through its control API (POST /_emulator/templates).
 # On DingTalk you create your own in the card platform (docs/dingtalk-setup.md, section 6).
 ai_template_id = {_toml(template_id)}
 ai_template_key = {_toml(key)}
+
+[media]
+# The download URLs of pictures users send point at the emulator itself (host:port).
+allowed_hosts = [{_toml(netloc)}]
 
 [serve]
 stream = true

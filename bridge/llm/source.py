@@ -15,7 +15,7 @@ Contract:
 - failures are raised from the iterator as ``LLMError`` (``LLMTimeout`` for the idle gap
   or the deadline, ``LLMRateLimited`` for a 429, ``LLMPromptTooLong`` for a prompt the
   endpoint refuses as longer than its context: see ``prompt_too_long``); no openai or
-  httpx2 exception escapes.
+  httpx2 exception escapes (``bridge.llm.failures`` translates them).
   Each message names the endpoint (``endpoint_url``: no credentials) and what broke in
   plain words: cannot connect (connection refused…), timed out, closed the connection
   before answering or mid-answer, or the HTTP status with the server's own message;
@@ -29,14 +29,15 @@ Contract:
 - reasoning comes from ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
   OpenRouter) in the chunk extras, and from ``<think>…</think>`` in the content;
 - ``Usage`` precedes ``End``: the endpoint's figures when it reports them, otherwise
-  counted locally when the source was given an encoding.
+  counted locally when the source was given an encoding;
+- the source's ``observer`` hears of every request, its first token, its usage and its
+  failure (``bridge.observe.hooks.ModelObserver``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -49,11 +50,13 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from bridge.config import LLMConfig
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
-from bridge.errors import LLMError, LLMPromptTooLong, LLMRateLimited, LLMTimeout
+from bridge.errors import LLMError, LLMPromptTooLong, LLMTimeout
 from bridge.llm.endpoint import endpoint_url
+from bridge.llm.failures import prompt_too_long, translate_error
 from bridge.llm.messages import ChatMessage
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text
+from bridge.observe.hooks import UNOBSERVED, ModelObserver
 
 __all__ = ["LLMSource", "create_openai_client", "prompt_too_long", "translate_error"]
 
@@ -100,10 +103,12 @@ class LLMSource:
         config: LLMConfig,
         *,
         encoding: tiktoken.Encoding | None = None,
+        observer: ModelObserver = UNOBSERVED,
     ) -> None:
         self._client = client
         self._config = config
         self._encoding = encoding
+        self._observer = observer
 
     def stream(
         self, messages: Sequence[ChatMessage]
@@ -115,7 +120,7 @@ class LLMSource:
     async def _stream(
         self, messages: tuple[ChatMessage, ...]
     ) -> AsyncIterator[AsyncIterator[LLMEvent]]:
-        run = _Run(self._client, self._config, self._encoding, messages)
+        run = _Run(self._client, self._config, self._encoding, messages, self._observer)
         events = run.events()
         try:
             yield events
@@ -135,17 +140,21 @@ class _Run:
         config: LLMConfig,
         encoding: tiktoken.Encoding | None,
         messages: tuple[ChatMessage, ...],
+        observer: ModelObserver,
     ) -> None:
         self._client = client
         self._config = config
         self._encoding = encoding
         self._messages = messages
-        self._deadline = 0.0
+        self._observer = observer
+        self._started = self._deadline = 0.0
         self._produced: list[str] = []
         self._endpoint = endpoint_url(config.base_url)
 
     async def events(self) -> AsyncGenerator[LLMEvent, None]:
-        self._deadline = anyio.current_time() + self._config.deadline
+        self._started = anyio.current_time()
+        self._deadline = self._started + self._config.deadline
+        self._observer.requested()
         stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         try:
             # Only the deadline bounds the request itself: openai's retries happen in
@@ -184,10 +193,16 @@ class _Run:
                 )
             usage = usage or self._local_usage()
             if usage is not None:
+                self._observer.used(usage.prompt_tokens, usage.completion_tokens)
                 yield usage
             yield End(finish_reason)
+        except LLMError as exc:  # a timeout, or a stream that ended wrong
+            self._observer.errored(exc)
+            raise
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            raise translate_error(exc, self._endpoint, answering=stream is not None) from exc
+            error = translate_error(exc, self._endpoint, answering=stream is not None)
+            self._observer.errored(error)
+            raise error from exc
         finally:
             if stream is not None:
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
@@ -231,6 +246,8 @@ class _Run:
         return events
 
     def _note(self, event: TextDelta | ReasoningDelta) -> TextDelta | ReasoningDelta:
+        if not self._produced:
+            self._observer.first_token(anyio.current_time() - self._started)
         self._produced.append(event.text)
         return event
 
@@ -286,108 +303,3 @@ def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "user":
         return {"role": "user", "content": message.openai_content()}
     return {"role": "assistant", "content": message.content}
-
-
-def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool = False) -> LLMError:
-    """The ``LLMError`` for an openai or httpx2 failure, naming the endpoint and what broke.
-
-    ``endpoint`` is the base URL to name (``endpoint_url``: no credentials); ``answering``
-    says whether the response had started, which decides between "cannot connect" or
-    "closed the connection before answering" and "closed the connection mid-answer".
-    """
-    where = f"model endpoint {endpoint}" if endpoint else "the model endpoint"
-    if isinstance(exc, openai.RateLimitError):
-        return LLMRateLimited(f"{where} is rate limiting: {_api_message(exc)}", status=429)
-    if isinstance(exc, openai.APIError) and prompt_too_long(exc):
-        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
-        return LLMPromptTooLong(
-            f"{where} refused the prompt as too long: {_api_message(exc)}", status=status
-        )
-    if isinstance(exc, openai.APIStatusError):
-        return LLMError(
-            f"{where} answered with an error: {_api_message(exc)}", status=exc.status_code
-        )
-    phase = "mid-answer" if answering else "before answering"
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        if _caused_by(exc, httpx2.ConnectTimeout):
-            return LLMTimeout(f"{where} timed out: no connection within the connect timeout")
-        return LLMTimeout(f"{where} timed out {phase}")
-    if _caused_by(exc, httpx2.ConnectError) or (
-        isinstance(exc, openai.APIConnectionError) and not answering and not _closed(exc)
-    ):
-        return LLMError(f"cannot connect to {where}: {_reason(exc)}")
-    if _closed(exc):
-        return LLMError(f"{where} closed the connection {phase}")
-    if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
-        return LLMError(f"{where} failed {phase}: {_reason(exc)}")
-    return LLMError(f"{where}: the request failed: {exc}")
-
-
-# How endpoints say a prompt is over the context: OpenAI, vLLM and DeepSeek ("This
-# model's maximum context length is …", code context_length_exceeded), llama.cpp ("the
-# request exceeds the available context size", type exceed_context_size_error),
-# DashScope ("Range of input length should be …"), others ("too many tokens").
-_TOO_LONG = {"context_length_exceeded", "exceed_context_size", "context length", "context size"}
-_TOO_LONG |= {"context window", "too many tokens", "prompt is too long", "input length"}
-
-
-def prompt_too_long(exc: openai.APIError) -> bool:
-    """True when ``exc`` is the endpoint refusing the prompt as longer than its context.
-
-    A 413 (the request body itself), or a 400 or an error event in the stream (llama.cpp
-    sends those after an HTTP 200) whose code, type or message says so.
-    """
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 413:
-            return True
-        if exc.status_code != 400:
-            return False
-    body = exc.body
-    inner = body.get("error", body) if isinstance(body, Mapping) else None
-    said = [exc.message, getattr(exc, "code", None)]
-    if isinstance(inner, Mapping):
-        said += [inner.get("message"), inner.get("code"), inner.get("type")]
-    words = " ".join(str(s).lower() for s in said if s is not None)
-    return any(w in words for w in _TOO_LONG)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and its causes (``raise … from``, or raised while handling), outermost first."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    return any(isinstance(link, kind) for link in _chain(exc))
-
-
-def _closed(exc: BaseException) -> bool:
-    """The server (or the network) ended the connection: no answer, or half of one."""
-    return _caused_by(exc, httpx2.RemoteProtocolError) or _caused_by(exc, httpx2.ReadError)
-
-
-def _reason(exc: BaseException) -> str:
-    """The most specific words available: the OS's (``Connection refused``), else httpx2's."""
-    for link in _chain(exc):
-        if isinstance(link, OSError) and (link.errno or link.strerror):
-            # asyncio words a refusal "Connect call failed (…)"; the errno says "refused".
-            words = os.strerror(link.errno) if link.errno else str(link.strerror)
-            return words[0].lower() + words[1:]
-    for link in reversed(_chain(exc)):
-        if str(link):
-            return str(link)
-    return type(exc).__name__
-
-
-def _api_message(exc: openai.APIError) -> str:
-    """The server's own message from an error answer, else openai's summary of it."""
-    body = exc.body
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    return exc.message

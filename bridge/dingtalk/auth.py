@@ -7,6 +7,9 @@ first caller fetches a new one while every concurrent caller waits for that same
 (single flight: 50 callers, one request). A call refused with ``InvalidAuthentication``
 hands its token to ``invalidate`` and asks again.
 
+``problem()`` says why the app cannot authenticate a call right now (the last fetch
+failed and no unexpired token is held), for ``/readyz``.
+
 The provider does no HTTP itself: it is given a ``fetch`` coroutine function (the
 client's ``fetch_access_token``), which keeps it testable with a fake fetch and a fake
 clock.
@@ -51,14 +54,25 @@ class AccessTokenProvider:
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._expires_at = 0.0  # when the cached token stops working (refresh_at is earlier)
         self._flight: _Flight | None = None
         self.fetches = 0  # how many fetches were started; for metrics and tests
+        self.last_error: str | None = None  # why the last fetch failed; None after a success
 
     def cached(self) -> str | None:
         """The current token if it is still fresh, without fetching."""
         if self._token is not None and self._clock() < self._refresh_at:
             return self._token
         return None
+
+    def problem(self) -> str | None:
+        """Why no call can be authenticated now: the last fetch failed and no unexpired
+        token is held. None when calls can go out (or no fetch was tried yet)."""
+        if self.last_error is None:
+            return None
+        if self._token is not None and self._clock() < self._expires_at:
+            return None  # a refresh failed, but the token still works for a while
+        return self.last_error
 
     async def get(self) -> str:
         """A fresh access token, fetching one if needed (one fetch for all callers)."""
@@ -81,7 +95,7 @@ class AccessTokenProvider:
         if self._token == token:
             log.info("access token refused by the platform; it will be refreshed")
             self._token = None
-            self._refresh_at = 0.0
+            self._refresh_at = self._expires_at = 0.0
 
     async def _lead(self) -> str:
         flight = self._flight = _Flight()
@@ -94,12 +108,15 @@ class AccessTokenProvider:
             raise
         except BaseException as exc:
             flight.error = exc
+            self.last_error = str(exc) or type(exc).__name__
             raise
         else:
             # A margin as long as the lifetime would refresh on every call; keep half.
             margin = min(self._margin, issued.expires_in / 2)
             self._token = issued.value
             self._refresh_at = started + issued.expires_in - margin
+            self._expires_at = started + issued.expires_in
+            self.last_error = None
             flight.token = issued.value
             log.debug("access token fetched, valid for %.0f s", issued.expires_in)
             return issued.value

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from bridge.dingtalk.operations import Operation
+from bridge.observe.hooks import UNOBSERVED, BudgetObserver
 
 __all__ = ["RateBudget", "SlotWindow", "reply_started"]
 
@@ -194,7 +195,8 @@ class RateBudget:
     """A rate budget per (app client id, operation), shared by every caller in a process.
 
     ``qps`` is DingTalk's limit (``DingTalkConfig.qps_per_api``); ``window`` its counting
-    window in seconds (1.0; tests may shrink it to run faster).
+    window in seconds (1.0; tests may shrink it to run faster). ``observer`` hears how
+    long each granted call waited for its slot.
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class RateBudget:
         window: float = 1.0,
         margin: float = DEFAULT_MARGIN,
         clock: Callable[[], float] = time.monotonic,
+        observer: BudgetObserver = UNOBSERVED,
     ) -> None:
         if qps <= 0 or window <= 0 or margin < 0:
             raise ValueError("qps and window must be positive, margin not negative")
@@ -211,6 +214,7 @@ class RateBudget:
         # Below one call per window, stretch the hold so the average rate still holds.
         self._hold = max(window, self._limit / qps) + margin
         self._clock = clock
+        self._observer = observer
         self._lanes: dict[tuple[str, Operation], _Lane] = {}
 
     @property
@@ -252,6 +256,7 @@ class RateBudget:
     async def _take(self, app: str, operation: Operation, urgent: bool) -> Permit:
         lane = self._lane(app, operation)
         lane.waiting += 1
+        asked = self._clock()
         try:
             if urgent:
                 await self._take_urgent(lane)
@@ -260,6 +265,7 @@ class RateBudget:
                     await self._take_when(lane, lambda: not lane.urgent)
         finally:
             lane.waiting -= 1
+        self._observer.waited(operation, self._clock() - asked)
         return Permit(lane, self._clock)
 
     async def _take_urgent(self, lane: _Lane) -> None:

@@ -21,6 +21,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import anyio
@@ -54,6 +55,7 @@ from bridge.dingtalk.wire import (
     Target,
 )
 from bridge.errors import PlatformError
+from bridge.observe.hooks import UNOBSERVED, CallObserver
 
 __all__ = ["TOKEN_HEADER", "DingTalkClient", "mask_url"]
 
@@ -72,8 +74,8 @@ def mask_url(url: str) -> str:
 class DingTalkClient:
     """Typed calls to one DingTalk app's OpenAPI and to session webhooks.
 
-    ``tokens`` defaults to a provider that fetches through this client; pass one to
-    share it. ``retry`` defaults to ``RetryPolicy(config.retry)``.
+    ``tokens`` defaults to a provider fetching through this client (pass one to share
+    it), ``retry`` to ``RetryPolicy(config.retry)``; ``observer`` hears of every request.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class DingTalkClient:
         budget: RateBudget,
         tokens: AccessTokenProvider | None = None,
         retry: RetryPolicy | None = None,
+        observer: CallObserver = UNOBSERVED,
     ) -> None:
         self._http = http
         self._config = config
@@ -95,7 +98,8 @@ class DingTalkClient:
         self.tokens = tokens or AccessTokenProvider(
             self.fetch_access_token, refresh_margin=config.token_refresh_margin
         )
-        self._retry = retry or RetryPolicy(config.retry)
+        self._observer = observer
+        self._retry = retry or RetryPolicy(config.retry, observer=observer)
 
     def __repr__(self) -> str:
         return f"DingTalkClient(client_id={self.client_id!r}, api_base={self._config.api_base!r})"
@@ -302,11 +306,9 @@ class DingTalkClient:
         """
         endpoint = ENDPOINTS[operation]
         target = url if url is not None else self._url(endpoint)
-
-        def back_off(seconds: float) -> None:
-            # A rate-limit answer holds the whole lane, so its callers wait it out
-            # together, in order, instead of each retrying into the same limit.
-            self._budget.back_off(self.client_id, operation, seconds)
+        # A rate-limit answer holds the whole lane, so its callers wait it out
+        # together, in order, instead of each retrying into the same limit.
+        back_off = partial(self._budget.back_off, self.client_id, operation)
 
         async def run(token: str | None) -> Any:
             return await self._retry.run(
@@ -354,11 +356,14 @@ class DingTalkClient:
                         endpoint.method, url, json=body, headers=headers, timeout=timeout
                     )
             except TimeoutError as exc:
+                self._observer.call(operation, "timeout")
                 raise unavailable(operation, f"no answer within {timeout:g} s") from exc
-            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:  # nothing was sent
                 raise unreachable(operation, mask_url(f"{type(exc).__name__}: {exc}")) from exc
             except httpx2.TransportError as exc:
+                self._observer.call(operation, "transport_error")
                 raise unavailable(operation, mask_url(f"{type(exc).__name__}: {exc}")) from exc
+        self._observer.call(operation, str(response.status_code))
         log.debug(
             "%s %s %s -> %d", operation.value, endpoint.method, mask_url(url), response.status_code
         )

@@ -16,7 +16,8 @@
   client handles an expired access token itself (refresh and one more try). The quota
   (``ApiCountLimitForOrg``) is not a rate limit: waiting would not bring it back.
 
-``RetryPolicy.delay`` is the pure decision; ``run`` applies it around an attempt.
+``RetryPolicy.delay`` is the pure decision; ``run`` applies it around an attempt and
+tells its ``observer`` of every failed attempt, retried or final (``bridge.observe``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bridge.errors import (
     PlatformUnavailable,
     PlatformUnreachable,
 )
+from bridge.observe.hooks import UNOBSERVED, CallObserver
 
 __all__ = ["MAX_SERVER_WAIT", "RetryPolicy"]
 
@@ -62,8 +64,10 @@ class RetryPolicy:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = anyio.current_time,
+        observer: CallObserver = UNOBSERVED,
     ) -> None:
         self.config = config
+        self._observer = observer
         self._sleep = sleep
         self._jitter = jitter
         self._clock = clock
@@ -138,6 +142,7 @@ class RetryPolicy:
                 if self.counts(error, until):
                     failures += 1
                 wait = self.delay(operation, error, failures, now=now, deadline=until)
+                self._observer.failed(operation, error, retrying=wait is not None)
                 if wait is None:
                     if tries > 1:
                         log.warning(

@@ -18,6 +18,9 @@ does those):
 An unreachable state store does not stop an answer: without history it is answered
 without history, and an answer that cannot be remembered is still delivered.
 
+Each reply is watched for the metrics (``bridge.observe.watch``: first visible text, lag,
+open messages, outcome) through ``observer``, from outside the relay.
+
 At most ``max_concurrent`` answers run at once across every conversation; a Turn waits
 for a slot before its prompt is built. ``Answerer.tell(turn, text)`` sends a short notice
 once, through the first surface that takes it (the "answer was lost" notice of replay).
@@ -52,6 +55,8 @@ from bridge.errors import (
 from bridge.llm.fit import Shorten, fitted_stream
 from bridge.llm.messages import ChatMessage
 from bridge.logcontext import reply_context
+from bridge.observe.hooks import UNOBSERVED, AnswerObserver
+from bridge.observe.watch import ReplyWatch
 from bridge.state import Exchange, Store
 from bridge.turn import ConversationType, Turn
 
@@ -134,6 +139,7 @@ class Answerer:
         health: SurfaceHealth | None = None,
         clock: Callable[[], float],
         today: Callable[[], datetime] = datetime.now,
+        observer: AnswerObserver = UNOBSERVED,
     ) -> None:
         self._runtimes = runtimes
         self._store = store
@@ -144,6 +150,7 @@ class Answerer:
         self._health = health or SurfaceHealth()
         self._clock = clock
         self._today = today
+        self._observer = observer
         self._live: dict[str, int] = {}  # replies streaming now, per assistant
         # Closed messages whose records the store could not delete yet (it was away).
         self.leftovers = Leftovers()
@@ -188,8 +195,10 @@ class Answerer:
         runtime = self._runtimes[turn.assistant]
         now = self._clock()
         names = candidates(turn, runtime.config.delivery.prefer, self._health, now=now)
+        watch = ReplyWatch(self._observer.reply(turn.assistant))
         if not names:
             self._stats.unanswerable += 1
+            watch.ended(None)
             log.error(
                 "no surface can answer %s in %s (%s): check [delivery] prefer and the handles",
                 turn.source,
@@ -198,13 +207,15 @@ class Answerer:
             )
             return None
         surfaces = [
-            JournaledSurface(
-                runtime.build_surface(turn, name),
-                self._store,
-                assistant=turn.assistant,
-                clock=self._clock,
-                owner=self._owner,
-                leftovers=self.leftovers,
+            watch.surface(
+                JournaledSurface(
+                    runtime.build_surface(turn, name),
+                    self._store,
+                    assistant=turn.assistant,
+                    clock=self._clock,
+                    owner=self._owner,
+                    leftovers=self.leftovers,
+                )
             )
             for name in names
         ]
@@ -218,17 +229,22 @@ class Answerer:
                 user = await runtime.read_user(turn)
                 messages = await self._prompt(runtime, turn, memory_key, user.message)
                 stream = self._stream(runtime, messages)
+                watch.began(self._clock() - turn.received_at)
                 result = await relay(
-                    noticed(user.notice, stream) if user.notice else stream,
+                    watch.events(noticed(user.notice, stream) if user.notice else stream),
                     surfaces,
                     runtime.config.pacing,
                     budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
                     on_surface_error=lambda s, e: self._surface_failed(turn, s, e),
                     deadline=runtime.config.delivery.deadline,
                 )
+            except BaseException as exc:
+                watch.broke(exc)
+                raise
             finally:
                 self._stats.running -= 1
                 self._live[name] -= 1
+        watch.ended(result)
         calls = result.opens + result.updates + result.closes + result.send_once
         log.info(
             "reply %s on %s after %d calls",

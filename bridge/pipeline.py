@@ -72,6 +72,7 @@ from bridge.delivery.router import SurfaceHealth
 from bridge.errors import InboundError, StateError
 from bridge.lanes import Job, Lanes, LaneStats
 from bridge.logcontext import install as install_log_context
+from bridge.observe.hooks import UNOBSERVED, AnswerObserver
 from bridge.state import JournalEntry, Store, Verdict
 from bridge.turn import Turn
 
@@ -127,7 +128,8 @@ class Pipeline:
     """Runs Turns to answers; use as ``async with Pipeline(...) as pipeline``.
 
     ``owner`` is this process's instance id (``bridge.state.lease``), recorded on its
-    journal entries and open messages; "" (tests) records them as nobody's.
+    journal entries and open messages; "" (tests) records them as nobody's. ``observer``
+    watches every reply (``bridge.observe``).
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class Pipeline:
         health: SurfaceHealth | None = None,
         clock: Callable[[], float],
         today: Callable[[], datetime] = datetime.now,
+        observer: AnswerObserver = UNOBSERVED,
     ) -> None:
         self.stats = PipelineStats()
         self._answerer = Answerer(
@@ -154,6 +157,7 @@ class Pipeline:
             health=health,
             clock=clock,
             today=today,
+            observer=observer,
         )
         self._store = store
         self._memory = memory

@@ -89,9 +89,17 @@ OpenStream = Callable[[Sequence[Subscription]], Awaitable[StreamTicket]]
 
 @dataclass
 class StreamStats:
-    """Counters an operator (and the tests) can read."""
+    """Counters an operator (and the tests) can read, and the connection's state.
+
+    ``live`` is True while a WebSocket is open; ``lost`` counts connection attempts that
+    failed and connections that broke (a clean ``disconnect`` is not lost), and
+    ``last_error`` says why the last one did, for ``/readyz`` and ``/metrics``.
+    """
 
     connections: int = 0
+    live: bool = False
+    lost: int = 0
+    last_error: str | None = None
     frames: int = 0
     malformed: int = 0
     oversized: int = 0
@@ -144,19 +152,26 @@ class StreamClient:
                 await self._read(ticket)
                 delay = self._backoff_initial  # a clean disconnect: come straight back
                 continue
-            except PlatformAuthError:
+            except PlatformAuthError as exc:
                 # Wrong credentials do not fix themselves quickly; keep trying slowly.
                 log.exception("stream gateway refused the credentials of %s", self._client_id)
+                self._lost(f"the gateway refused the credentials: {exc}")
                 delay = self._backoff_max
             except (PlatformError, HTTPXWSException, httpx2.HTTPError, OSError) as exc:
                 log.warning("stream connection of %s lost: %s", self._client_id, exc)
-            except Exception:  # one connection is a unit of work: log it, reconnect
+                self._lost(str(exc) or type(exc).__name__)
+            except Exception as exc:  # one connection is a unit of work: log it, reconnect
                 log.exception("stream connection of %s failed unexpectedly", self._client_id)
+                self._lost(f"{type(exc).__name__}: {exc}")
                 delay = self._backoff_max
             wait = random.uniform(delay / 2, delay)
             log.info("stream of %s reconnecting in %.1fs", self._client_id, wait)
             await anyio.sleep(wait)
             delay = min(delay * 2, self._backoff_max)
+
+    def _lost(self, reason: str) -> None:
+        self.stats.lost += 1
+        self.stats.last_error = reason
 
     async def _read(self, ticket: StreamTicket) -> None:
         # httpx2's session runs a task group: an error that escapes the ``async with``
@@ -173,6 +188,7 @@ class StreamClient:
         ) as ws:
             self.stats.connections += 1
             self.stats.connected.set()
+            self.stats.live = True
             log.info("stream of %s connected", self._client_id)
             try:
                 while True:
@@ -190,6 +206,8 @@ class StreamClient:
                         return
             except HTTPXWSException as exc:
                 lost = exc
+            finally:
+                self.stats.live = False
         if lost is not None:
             raise lost
 

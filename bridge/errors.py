@@ -7,6 +7,7 @@ they catch (httpx2, openai, JSON, TOML) into a subclass here, chaining the cause
     BridgeError
     ├── ConfigError                 bad TOML, unknown key, wrong type, missing ${ENV}
     ├── LLMError                    the model endpoint failed
+    │   ├── LLMUnreachable          no connection to the endpoint (nothing was sent)
     │   ├── LLMTimeout              idle gap between chunks or overall deadline
     │   ├── LLMRateLimited          429 from the model endpoint
     │   └── LLMPromptTooLong        the prompt does not fit the model's context
@@ -83,6 +84,10 @@ class LLMError(BridgeError):
         self.message = message
         self.status = status
         super().__init__(message if status is None else f"{message} (HTTP {status})")
+
+
+class LLMUnreachable(LLMError):
+    """The model endpoint could not be reached: refused, unknown host, no route."""
 
 
 class LLMTimeout(LLMError):

@@ -31,3 +31,8 @@ class PacingOptions:
     cursor: str = ""
     reasoning: ReasoningMode = "quoted"
     failure_notice: str = "（回答中断，请稍后重试）"
+    # Shown when nothing has arrived by the end of the one-shot window ("" disables).
+    placeholder: str = "思考中…"
+    # Marks after the text of an answer cut at the token limit, and of a stopped one.
+    length_notice: str = "（回答过长，已截断）"
+    stopped_notice: str = "（已停止）"

@@ -24,7 +24,12 @@ The rules it enforces, in the order of design.md §3:
 8. always closed: ``fail`` (source error, timeout, cancellation) turns into a
    ``SendOnce`` of partial text + notice when nothing was opened, or a ``Close(ok=False)``;
 9. budget pressure: when the rate budget is the bottleneck a reply is not opened at all
-   but held for one ``SendOnce`` (``held_until``), see below.
+   but held for one ``SendOnce`` (``held_until``), see below;
+10. no silent wait: given ``started_at``, when nothing has arrived by ``started_at +
+    oneshot_window`` the message opens showing ``placeholder`` ("" disables; under
+    budget pressure rule 9 wins and nothing opens);
+11. endings (``bridge.core.endings``): cut at the token limit or ``stop``ped, the text
+    closes finished with its mark (a stop before anything showed sends nothing).
 
 Why rule 9: the budget's fair share per message (``set_budget_interval``: the time
 until every live message has had one call) is also how long an opened message waits
@@ -43,6 +48,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.endings import Ending, EndState
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.core.frames import normalize, safe_frame, split_point, with_notice
 from bridge.core.options import PacingOptions
@@ -74,7 +80,8 @@ class Phase(StrEnum):
 
 
 _NEXT: dict[Phase, frozenset[Phase]] = {
-    Phase.WINDOW: frozenset({Phase.SENDING_ONCE, Phase.OPENING}),
+    # WINDOW → DONE: stopped before anything was shown.
+    Phase.WINDOW: frozenset({Phase.SENDING_ONCE, Phase.OPENING, Phase.DONE}),
     Phase.SENDING_ONCE: frozenset({Phase.DONE}),
     Phase.OPENING: frozenset({Phase.LIVE}),
     Phase.LIVE: frozenset({Phase.CLOSING}),
@@ -86,19 +93,20 @@ _NEXT: dict[Phase, frozenset[Phase]] = {
 class Pacer:
     """The pacing state of one reply; see the module docstring for the rules."""
 
-    def __init__(self, options: PacingOptions) -> None:
+    def __init__(self, options: PacingOptions, *, started_at: float | None = None) -> None:
         self._options = options
         self._limit = options.message_limit_chars
         self._transcript = Transcript(options.reasoning)
-        # Room kept for "\n\n" + notice when a failed reply is closed.
-        self._notice_room = min(len(options.failure_notice) + 2, self._limit // 2)
+        self._started_at = started_at
+        # Rule 10 needs to know when the reply started; without it, no placeholder.
+        self._placeholder = options.placeholder if started_at is not None else ""
+        self._showing_placeholder = False
+        self._end = EndState()
         # Not clamped to the message limit: a quick answer longer than one message is
         # still sent once, in consecutive pieces, rather than streamed and split.
         self._oneshot_chars = options.oneshot_max_chars
         self._phase = Phase.WINDOW
         self._first_at: float | None = None
-        self._finished = False
-        self._failure: str | None = None
         self._in_flight: Call | None = None
         self._call_at = 0.0
         self._last_update_at: float | None = None
@@ -131,12 +139,19 @@ class Pacer:
     @property
     def failure(self) -> str | None:
         """Why the reply failed, once ``fail`` was called."""
-        return self._failure
+        return self._end.failure
 
     @property
     def ok(self) -> bool:
-        """True unless the reply failed or the model said nothing visible."""
-        return self._failure is None and bool(normalize(self._transcript.document))
+        """True unless the reply failed, or said nothing visible and was not stopped."""
+        if self._end.failure is not None:
+            return False
+        return self._end.stopped or bool(normalize(self._transcript.document))
+
+    @property
+    def ending(self) -> Ending:
+        """How the reply ends (or would end now): rule 11."""
+        return self._end.ending
 
     @property
     def interval(self) -> float:
@@ -147,41 +162,48 @@ class Pacer:
     def final_text(self) -> str:
         """The whole reply as its last message(s) show it once it ends now."""
         document = self._transcript.document
-        if self._failure is not None:
-            return with_notice(document, self._options.failure_notice)
+        notice = self._end.mark(self._options)
+        if notice is not None:
+            return with_notice(document, notice)
         return normalize(document) or self._options.failure_notice
 
     # -- inputs ------------------------------------------------------------------------
 
     def feed(self, event: LLMEvent, now: float) -> None:
         """Take one event of the model's stream; events after the end are ignored."""
-        if self._finished or self._failure is not None or self._phase is Phase.DONE:
+        if self._end.over or self._phase is Phase.DONE:
             return
         match event:
             case TextDelta(text=text):
                 self._transcript.add_text(text)
             case ReasoningDelta(text=text):
                 self._transcript.add_reasoning(text)
-            case End():
-                self._finished = True
+            case End(finish_reason=reason):
+                self._end.finished = True
+                self._end.cut = reason == "length"
             case Usage():
                 return
         if self._first_at is None:
             self._first_at = now
 
-    def fail(self, now: float, reason: str) -> None:
+    def fail(self, now: float, reason: str, notice: str | None = None) -> None:
         """The source raised, timed out or was cancelled: finish with partial text + notice.
 
-        Ignored once the stream ended normally (the text is complete, it just has to be
-        closed) and once the final call is under way.
+        ``notice`` is the failure's own (its cause's), else ``failure_notice``. Ignored
+        once the stream ended (normally, or stopped) and once the final call is under way.
         """
-        if self._finished or self._failure is not None:
+        if self._end.over or self._phase in (Phase.SENDING_ONCE, Phase.CLOSING, Phase.DONE):
             return
-        if self._phase in (Phase.SENDING_ONCE, Phase.CLOSING, Phase.DONE):
-            return
-        self._failure = reason
+        self._end.failure, self._end.failure_notice = reason, notice
         if self._first_at is None:
             self._first_at = now
+
+    def stop(self, now: float) -> None:
+        """The user stopped the reply: the text so far and ``stopped_notice`` (rule 11);
+        ignored like ``fail``."""
+        if self._end.over or self._phase in (Phase.SENDING_ONCE, Phase.CLOSING, Phase.DONE):
+            return
+        self._end.stopped = True
 
     def set_budget_interval(self, seconds: float) -> None:
         """This message's fair share of the shared rate budget, as a minimum interval."""
@@ -223,19 +245,34 @@ class Pacer:
             return Done()
         if self._phase is Phase.WINDOW:
             return self._from_window(now)
-        if self._finished or self._failure is not None:
+        if self._end.over:
             return self._finish(now)
         return self._stream(now)
 
     def _from_window(self, now: float) -> Action:
-        if self._finished or self._failure is not None:
+        if self._end.over:
+            if self._end.stopped and not normalize(self._transcript.document):
+                self._goto(Phase.DONE)  # stopped before anything was said: nothing to send
+                return Done()
             # Ended inside the window (or while held): one finished send, whatever its
             # length; the driver sends a text over the message limit in pieces.
             return self._issue(SendOnce(self.final_text), now, Phase.SENDING_ONCE)
         if self._first_at is None:
-            return Wait(None)
+            return self._placeholder_due(now)
         until = self._first_at + self._options.oneshot_window
         if now < until and len(self._transcript.document) <= self._oneshot_chars:
+            return Wait(until)
+        held = self.held_until(now)
+        if held is not None:
+            return Wait(held)
+        return self._issue(Open(), now, Phase.OPENING)
+
+    def _placeholder_due(self, now: float) -> Action:
+        """Rule 10: nothing arrived yet; open once the window since the start is over."""
+        if not self._placeholder or self._started_at is None:
+            return Wait(None)
+        until = self._started_at + self._options.oneshot_window
+        if now < until:
             return Wait(until)
         held = self.held_until(now)
         if held is not None:
@@ -245,27 +282,30 @@ class Pacer:
     def held_until(self, now: float) -> float | None:
         """Rule 9: when to look again if the budget's pressure keeps the reply unopened
         at ``now``, or ``None`` when it may open (see the module docstring)."""
-        if self._first_at is None or self._phase is not Phase.WINDOW:
+        # The answer has run since its first event; before one, since the reply started.
+        anchor = self._first_at if self._first_at is not None else self._started_at
+        if anchor is None or self._phase is not Phase.WINDOW:
             return None
-        ran = now - self._first_at
+        ran = now - anchor
         if self._budget <= max(self._options.oneshot_pressure, ran):
             return None
-        # The share stays put: the answer outruns it at first_at + share. Meanwhile the
+        # The share stays put: the answer outruns it at anchor + share. Meanwhile the
         # share may fall without an event (a stalled model): look again after max_idle.
-        return min(self._first_at + self._budget, now + self._options.max_idle)
+        return min(anchor + self._budget, now + self._options.max_idle)
 
     def _finish(self, now: float) -> Action:
         current = self._current()
-        failed = self._failure is not None
-        if failed:
-            text = with_notice(current, self._options.failure_notice)
+        notice = self._end.mark(self._options)
+        if notice is not None:
+            text = with_notice(current, notice)
         else:
             text = normalize(current)
             if not text and not self._offset:
                 text = self._options.failure_notice
         if len(text) <= self._limit:
             return self._issue(Close(text, self.ok), now, Phase.CLOSING)
-        room = self._limit - self._notice_room if failed else self._limit
+        # Room kept for "\n\n" + the notice in the message that closes the reply.
+        room = self._limit - min(len(notice) + 2, self._limit // 2) if notice else self._limit
         return self._split(min(room, len(current.rstrip()) - 1), now)
 
     def _stream(self, now: float) -> Action:
@@ -284,17 +324,21 @@ class Pacer:
             return self._split(min(self._limit, len(current.rstrip()) - 1), now)
         cursor = self._options.cursor
         shown = current or self._transcript.thinking(self._limit - len(cursor))
+        placeholder = not shown and not self._offset and bool(self._placeholder)
+        if placeholder:
+            shown = self._placeholder  # rule 10: something shows while nothing else does
         base = safe_frame(shown)
         frame = safe_frame(shown, cursor) if len(base) + len(cursor) <= self._limit else base
         if not base or frame == self._last_frame:
             return Wait(None)
-        ready = self.ready_at(
-            grown=abs(len(frame) - len(self._last_frame)) >= self._options.min_growth
-        )
+        # Text replacing the placeholder counts as grown, however short it is.
+        grown = abs(len(frame) - len(self._last_frame)) >= self._options.min_growth
+        ready = self.ready_at(grown=grown or self._showing_placeholder)
         if now < ready:
             return Wait(ready)
         self._updates += 1
         self._last_update_at = now
+        self._showing_placeholder = placeholder
         return self._issue(Update(frame), now)
 
     # -- helpers -----------------------------------------------------------------------

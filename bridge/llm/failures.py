@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import httpx2
 import openai
 
-from bridge.errors import LLMError, LLMPromptTooLong, LLMRateLimited, LLMTimeout
+from bridge.errors import LLMError, LLMPromptTooLong, LLMRateLimited, LLMTimeout, LLMUnreachable
 
 __all__ = ["prompt_too_long", "translate_error"]
 
@@ -49,7 +49,7 @@ def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool =
     if _caused_by(exc, httpx2.ConnectError) or (
         isinstance(exc, openai.APIConnectionError) and not answering and not _closed(exc)
     ):
-        return LLMError(f"cannot connect to {where}: {_reason(exc)}")
+        return LLMUnreachable(f"cannot connect to {where}: {_reason(exc)}")
     if _closed(exc):
         return LLMError(f"{where} closed the connection {phase}")
     if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):

@@ -14,9 +14,9 @@ in every repr, log line and ``bridge config check`` output (printed by
 config is validated, not when this module is imported (the delivery modules import this
 one).
 
-Each ``[[assistants]]`` entry may override ``llm``, ``pacing`` and ``delivery``; the
-override is merged key by key over the top-level section, and every assistant ends up
-with complete, resolved settings of its own.
+Each ``[[assistants]]`` entry may override ``llm``, ``pacing``, ``delivery``, ``chat`` and
+``notices`` (``bridge.config_chat``); the override is merged key by key over the
+top-level section, and every assistant ends up with complete, resolved settings of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.config_chat import ChatConfig, NoticesConfig
 from bridge.config_env import resolve_env
 from bridge.config_media import MediaConfig
 from bridge.core.options import ReasoningMode
@@ -44,12 +45,14 @@ from bridge.errors import ConfigError
 
 __all__ = [
     "AssistantConfig",
+    "ChatConfig",
     "Config",
     "DeliveryConfig",
     "DingTalkConfig",
     "LLMConfig",
     "MediaConfig",
     "MemoryConfig",
+    "NoticesConfig",
     "PacingConfig",
     "RetryConfig",
     "ServeConfig",
@@ -156,6 +159,7 @@ class PacingConfig(_Model):
     cursor: str = ""
     reasoning: ReasoningMode = "quoted"
     failure_notice: str = "（回答中断，请稍后重试）"
+    placeholder: Annotated[str, Field(max_length=200)] = "思考中…"  # "" disables
     close_timeout: PositiveFloat = 15.0
 
 
@@ -291,6 +295,8 @@ class AssistantConfig(_Model):
     # A factory, not an instance: the default ``prefer`` reads the surface registry,
     # which cannot be imported while this module is.
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    chat: ChatConfig = ChatConfig()
+    notices: NoticesConfig = NoticesConfig()
 
     @field_validator("delivery")
     @classmethod
@@ -318,6 +324,8 @@ class Config(_Model):
     serve: ServeConfig = ServeConfig()
     memory: MemoryConfig = MemoryConfig()
     media: MediaConfig = MediaConfig()
+    chat: ChatConfig = ChatConfig()
+    notices: NoticesConfig = NoticesConfig()
     assistants: tuple[AssistantConfig, ...] = ()
 
     @model_validator(mode="before")
@@ -342,7 +350,7 @@ class Config(_Model):
         raise ConfigError(f"no assistant named {name!r}", key="assistants")
 
 
-_OVERRIDABLE = ("llm", "pacing", "delivery")
+_OVERRIDABLE = ("llm", "pacing", "delivery", "chat", "notices")
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
@@ -461,6 +469,7 @@ def _is_secret_location(location: tuple[str, ...]) -> bool:
         "api_key",
         "push_token",
         "action_token",
+        "card_callback_secret",
     }
 
 

@@ -52,7 +52,7 @@ def test_example_config_documents_every_key() -> None:
             if f"{name} =" not in text and f"[dingtalk.{name}]" not in text:
                 missing.append(name)
     missing += [k for k in AssistantConfig.model_fields if f"{k} =" not in text]
-    missing = [k for k in missing if k not in {"llm", "pacing", "delivery"}]
+    missing = [k for k in missing if k not in {"llm", "pacing", "delivery", "chat", "notices"}]
     assert missing == []
 
 

@@ -52,13 +52,13 @@ def test_stop_words_match_whole_messages_ignoring_case_and_spaces() -> None:
 
 def test_a_refused_notice_with_an_unknown_field_is_refused() -> None:
     """[notices] refused may name {status} only."""
-    with pytest.raises(ConfigError, match="notices.refused"):
+    with pytest.raises(ConfigError, match=r"notices\.refused"):
         parse_config('[notices]\nrefused = "HTTP {code}"\n' + BASE, ENV)
 
 
 def test_an_unknown_policy_names_the_key() -> None:
     """on_new_message must be queue or interrupt."""
-    with pytest.raises(ConfigError, match="chat.on_new_message"):
+    with pytest.raises(ConfigError, match=r"chat\.on_new_message"):
         parse_config('[chat]\non_new_message = "drop"\n' + BASE, ENV)
 
 
@@ -67,4 +67,5 @@ def test_the_card_callback_secret_is_masked() -> None:
     config = parse_config('[chat]\ncard_callback_secret = "${SECRET}"\n' + BASE, ENV)
     assert "s3cret" not in repr(config)
     secret = config.assistant("a").chat.card_callback_secret
-    assert secret is not None and secret.get_secret_value() == "s3cret"
+    assert secret is not None
+    assert secret.get_secret_value() == "s3cret"

@@ -1,7 +1,8 @@
 """The pacing core's options for one reply: the ``[pacing]`` section, fitted to its surfaces.
 
-``pacing_options`` translates the validated config into ``bridge.core``'s own
-``PacingOptions`` (the core imports no config); ``splittable`` drops message splits when
+``pacing_options`` translates the validated config (``[pacing]``, and the marks of
+``[notices]``) into ``bridge.core``'s own ``PacingOptions`` (the core imports no
+config); ``splittable`` drops message splits when
 none of the reply's candidate surfaces could carry a continued message.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bridge.config import PacingConfig
+from bridge.config_chat import NoticesConfig
 from bridge.core.options import PacingOptions
 from bridge.delivery.surface import Surface
 
@@ -19,8 +21,9 @@ __all__ = ["NO_SPLIT", "pacing_options", "splittable"]
 NO_SPLIT = 10**9  # a message limit no answer reaches
 
 
-def pacing_options(config: PacingConfig) -> PacingOptions:
-    """The pacing core's options from the validated ``[pacing]`` section."""
+def pacing_options(config: PacingConfig, notices: NoticesConfig | None = None) -> PacingOptions:
+    """The pacing core's options from ``[pacing]`` and, when given, ``[notices]``."""
+    marks = notices or NoticesConfig()
     return PacingOptions(
         oneshot_window=config.oneshot_window,
         oneshot_max_chars=config.oneshot_max_chars,
@@ -33,6 +36,9 @@ def pacing_options(config: PacingConfig) -> PacingOptions:
         cursor=config.cursor,
         reasoning=config.reasoning,
         failure_notice=config.failure_notice,
+        placeholder=config.placeholder,
+        length_notice=marks.cut,
+        stopped_notice=marks.stopped,
     )
 
 

@@ -32,6 +32,15 @@ the pacer keeps the reply unopened and asks for one ``SendOnce`` at the end (rul
 the urgent calls waiting in the budget (closes and one-shots) the oldest reply goes
 first (``bridge.dingtalk.budget``): none starves behind younger ones.
 
+**Endings.** A source error is typed (``failure_of``: unreachable, timeout, refused,
+prompt too long, other) and the message closes with that cause's notice
+(``[notices]``, ``notice_for``). ``stop`` is the user's stop (a button, a stop word, a
+newer message): once it fires, the model's stream is closed at once (the source's
+context is entered by the task that reads it, so cancelling that task exits it and
+closes the HTTP response) and the message closes finished with the stop mark as soon
+as the call in flight returns. The pacer is told when the reply started, so a model
+slow to say anything gets the placeholder (rule 10 of ``bridge.core.pacer``).
+
 ``pacer`` lets a caller supply the pacing core (anything shaped like ``PacerLike``); by
 default each reply gets a fresh ``Pacer(options)``. The benchmark uses it to run peer
 pacing strategies through this same relay.
@@ -40,54 +49,31 @@ pacing strategies through this same relay.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 import anyio
 
 from bridge.config import PacingConfig
-from bridge.core.actions import Action, Call, Close, Done, Open, SendOnce, Split, Update, Wait
-from bridge.core.events import End, LLMEvent
+from bridge.config_chat import NoticesConfig
+from bridge.core.actions import Call, Close, Done, Open, SendOnce, Split, Update, Wait
+from bridge.core.endings import Ending
+from bridge.core.events import End
 from bridge.core.frames import split_text
 from bridge.core.pacer import Pacer
 from bridge.delivery.options import pacing_options, splittable
-from bridge.delivery.outcome import RelayResult
+from bridge.delivery.outcome import Failure, RelayResult, failure_of, notice_for
 from bridge.delivery.pieces import send_pieces
+from bridge.delivery.seams import EventSource, PacerLike, StopSignal, entered
 from bridge.delivery.surface import LiveMessage, Surface
 from bridge.dingtalk.budget import reply_started
 from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.errors import LLMError, PlatformError
 from bridge.logcontext import note_surface
 
-__all__ = ["EventSource", "PacerLike", "RelayResult", "pacing_options", "relay"]
+__all__ = ["EventSource", "PacerLike", "RelayResult", "StopSignal", "pacing_options", "relay"]
 
 log = logging.getLogger(__name__)
-
-EventSource = AsyncIterator[LLMEvent] | AbstractAsyncContextManager[AsyncIterator[LLMEvent]]
-
-
-class PacerLike(Protocol):
-    """What the relay needs of a pacing core; ``bridge.core.pacer.Pacer`` is the real one."""
-
-    @property
-    def final_text(self) -> str: ...
-
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def failure(self) -> str | None: ...
-
-    def feed(self, event: LLMEvent, now: float) -> None: ...
-
-    def fail(self, now: float, reason: str) -> None: ...
-
-    def set_budget_interval(self, seconds: float) -> None: ...
-
-    def update_done(self, now: float, ok: bool) -> None: ...
-
-    def next_action(self, now: float) -> Action: ...
 
 
 def _ignore(surface: Surface, error: Exception) -> None:
@@ -104,6 +90,8 @@ async def relay(
     on_surface_error: Callable[[Surface, Exception], None] = _ignore,
     pacer: PacerLike | None = None,
     deadline: float | None = None,
+    notices: NoticesConfig | None = None,
+    stop: StopSignal | None = None,
 ) -> RelayResult:
     """Show one streamed reply on the first usable surface; see the module docstring.
 
@@ -115,23 +103,17 @@ async def relay(
     replaces the default ``Pacer(options)``; it must be fresh (one pacer per reply).
     ``deadline`` is the seconds from now until which the reply's calls may wait out rate
     limits (``[delivery] deadline``); ``None`` leaves them to ``[dingtalk.retry]
-    attempts`` within each call's bound.
+    attempts`` within each call's bound. ``notices`` gives each ending its mark
+    (``[notices]``; None: ``[pacing] failure_notice`` for every failure). ``stop`` stops
+    the reply when it fires.
     """
     window = DeliveryDeadline.after(deadline)
     # The reply's closes and one-shots queue in the rate budget by this start, oldest first.
     with reply_started(clock):
-        async with _entered(events) as stream:
-            run = _Relay(surfaces, options, clock, budget_interval, on_surface_error, pacer, window)
-            return await run.run(stream)
-
-
-@asynccontextmanager
-async def _entered(events: EventSource) -> AsyncIterator[AsyncIterator[LLMEvent]]:
-    if isinstance(events, AbstractAsyncContextManager):
-        async with events as stream:
-            yield stream
-    else:
-        yield events
+        run = _Relay(
+            surfaces, options, clock, budget_interval, on_surface_error, pacer, window, notices
+        )
+        return await run.run(events, stop)
 
 
 class _Relay:
@@ -146,16 +128,20 @@ class _Relay:
         on_surface_error: Callable[[Surface, Exception], None],
         pacer: PacerLike | None = None,
         deadline: DeliveryDeadline | None = None,
+        notices: NoticesConfig | None = None,
     ) -> None:
         self._surfaces = surfaces
         self._deadline = deadline or DeliveryDeadline(None)
         self._close_timeout = options.close_timeout
         # One message limit for the pacer's splits and for sending in pieces.
-        self._options = core = splittable(pacing_options(options), surfaces)
+        self._options = core = splittable(pacing_options(options, notices), surfaces)
         self._clock = clock
         self._budget_interval = budget_interval
         self._on_surface_error = on_surface_error
-        self._pacer: PacerLike = pacer if pacer is not None else Pacer(core)
+        self._pacer: PacerLike = pacer if pacer is not None else Pacer(core, started_at=clock())
+        self._notices = notices
+        self._failure: Failure | None = None
+        self._reading = anyio.CancelScope()  # the task reading the model's stream
         self._wake = anyio.Event()
         self._live: LiveMessage | None = None
         self._index = 0  # the surface streaming (or last tried)
@@ -166,11 +152,13 @@ class _Relay:
         self._source_error: Exception | None = None
         self._opens = self._updates = self._closes = self._sends = self._splits = 0
 
-    async def run(self, stream: AsyncIterator[LLMEvent]) -> RelayResult:
+    async def run(self, events: EventSource, stop: StopSignal | None = None) -> RelayResult:
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._consume, stream)
+                tg.start_soon(self._consume, events)
                 tg.start_soon(self._end_deadline_on_cancel)
+                if stop is not None:
+                    tg.start_soon(self._stop_on, stop)
                 await self._drive()
                 tg.cancel_scope.cancel()
         except BaseException:
@@ -183,20 +171,34 @@ class _Relay:
             raise self._source_error
         return self._result()
 
-    async def _consume(self, stream: AsyncIterator[LLMEvent]) -> None:
+    async def _consume(self, events: EventSource) -> None:
         try:
-            async for event in stream:
-                self._pacer.feed(event, self._clock())
-                self._wake.set()
-                if isinstance(event, End):
-                    return
-            self._pacer.feed(End(None), self._clock())
+            # Entered here, so that cancelling ``_reading`` (a stop) closes the stream.
+            with self._reading:
+                async with entered(events) as stream:
+                    async for event in stream:
+                        self._pacer.feed(event, self._clock())
+                        self._wake.set()
+                        if isinstance(event, End):
+                            return
+                    self._pacer.feed(End(None), self._clock())
         except Exception as exc:  # noqa: BLE001 - re-raised by run() unless an LLMError
             self._source_error = exc
-            log.warning("model stream failed: %s", exc)
-            self._pacer.fail(self._clock(), str(exc) or type(exc).__name__)
+            self._failure = failure = failure_of(exc)
+            log.warning("model stream failed (%s): %s", failure.cause, exc)
+            notice = notice_for(failure, self._notices)
+            self._pacer.fail(self._clock(), failure.message, notice)
         finally:
             self._wake.set()
+
+    async def _stop_on(self, stop: StopSignal) -> None:
+        """The user's stop: end the pacer's stream as stopped, close the model's at once."""
+        await stop.wait()
+        self._pacer.stop(self._clock())
+        if self._pacer.ending is Ending.STOPPED:
+            log.info("reply stopped (%s): the model's stream is closed", stop.reason)
+            self._reading.cancel()
+        self._wake.set()
 
     async def _end_deadline_on_cancel(self) -> None:
         """Lives as long as the reply: cancelled from outside (a shutdown), it ends the
@@ -382,4 +384,6 @@ class _Relay:
             send_once=self._sends,
             splits=self._splits,
             error=self._pacer.failure,
+            ending=self._pacer.ending,
+            failure=self._failure if self._pacer.ending is Ending.FAILED else None,
         )

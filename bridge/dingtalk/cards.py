@@ -4,7 +4,11 @@ An AI card is created from a template, delivered to a group or a single chat, mo
 through its ``flowStatus`` and streamed into with ``PUT /v1.0/card/streaming``, the way
 DingTalk's official Stream SDK does it. This module holds the values those calls take
 and give (``FlowStatus``, ``CardSpace``, ``DeliverResult``), the ``*_body`` functions
-that build their requests and ``parse_deliver_results``. The AI-assistant content
+that build their requests and ``parse_deliver_results``. A card's callbacks (its buttons,
+§13) come over Stream unless it is created with a ``callback_route_key``: then over
+HTTP, to the URL registered for that key. ``STOP_SHOWN``/``STOP_HIDDEN`` are the
+parameters of the stop button (§13.3: ``stop_action`` in v1 templates, ``hasAction``
+in v2). The AI-assistant content
 cards of aiInteraction (``StreamingCard``, ``StaticCard``) are in ``wire``.
 """
 
@@ -19,6 +23,8 @@ from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.wire import JSON, require_success
 
 __all__ = [
+    "STOP_HIDDEN",
+    "STOP_SHOWN",
     "CardSpace",
     "DeliverResult",
     "FlowStatus",
@@ -39,6 +45,10 @@ class FlowStatus(StrEnum):
     FINISHED = "3"
     EXECUTING = "4"
     FAILED = "5"
+
+
+STOP_SHOWN = {"stop_action": "true", "hasAction": "true"}
+STOP_HIDDEN = {"stop_action": "false", "hasAction": "false"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +93,25 @@ class DeliverResult:
 # ---------------------------------------------------------------------- request bodies
 
 
-def card_create_body(out_track_id: str, template_id: str, params: Mapping[str, str]) -> JSON:
-    """Body of ``POST /v1.0/card/instances``, shaped as the official Stream SDK sends it."""
+def card_create_body(
+    out_track_id: str,
+    template_id: str,
+    params: Mapping[str, str],
+    *,
+    callback_route_key: str | None = None,
+) -> JSON:
+    """Body of ``POST /v1.0/card/instances``, shaped as the official Stream SDK sends it.
+
+    Callbacks come over Stream, or over HTTP to the route of ``callback_route_key``.
+    """
+    callback: JSON = {"callbackType": "STREAM"}
+    if callback_route_key is not None:
+        callback = {"callbackType": "HTTP", "callbackRouteKey": callback_route_key}
     return {
         "cardTemplateId": template_id,
         "outTrackId": out_track_id,
         "cardData": {"cardParamMap": dict(params)},
-        "callbackType": "STREAM",
+        **callback,
         "imGroupOpenSpaceModel": {"supportForward": True},
         "imRobotOpenSpaceModel": {"supportForward": True},
     }
@@ -101,11 +123,18 @@ def card_deliver_body(out_track_id: str, space: CardSpace) -> JSON:
 
 
 def card_create_and_deliver_body(
-    out_track_id: str, template_id: str, params: Mapping[str, str], space: CardSpace
+    out_track_id: str,
+    template_id: str,
+    params: Mapping[str, str],
+    space: CardSpace,
+    *,
+    callback_route_key: str | None = None,
 ) -> JSON:
     """Body of ``createAndDeliver``: the create body plus the destination."""
     return {
-        **card_create_body(out_track_id, template_id, params),
+        **card_create_body(
+            out_track_id, template_id, params, callback_route_key=callback_route_key
+        ),
         "userIdType": 1,
         **space.fields(),
     }

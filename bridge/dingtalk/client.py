@@ -204,10 +204,16 @@ class DingTalkClient:
         space: CardSpace,
         *,
         params: Mapping[str, str] | None = None,
+        callback_route_key: str | None = None,
     ) -> tuple[DeliverResult, ...]:
-        """Create and deliver a card in one call (J1 + J2)."""
+        """Create and deliver a card in one call (J1 + J2); its callbacks come over
+        Stream, or over HTTP to the route of ``callback_route_key`` (§13.1)."""
         body = cards.card_create_and_deliver_body(
-            out_track_id, template_id, _card_params(params), space
+            out_track_id,
+            template_id,
+            _card_params(params),
+            space,
+            callback_route_key=callback_route_key,
         )
         finished = _card_params(params).get("flowStatus") == FlowStatus.FINISHED.value
         answer = await self._call(Operation.CARD_CREATE_AND_DELIVER, body, urgent=finished)

@@ -53,3 +53,19 @@ def test_parse_deliver_results_both_shapes() -> None:
     nested = {"success": True, "result": {"outTrackId": "t", "deliverResults": [item]}}
     assert cards.parse_deliver_results(Operation.CARD_CREATE_AND_DELIVER, nested) == expected
     assert cards.parse_deliver_results(Operation.CARD_DELIVER, {"success": True}) == ()
+
+
+def test_card_callbacks_come_over_stream_unless_a_route_key_is_given() -> None:
+    """callbackType STREAM by default; HTTP with callbackRouteKey when one is named (§13.1)."""
+    space = cards.CardSpace.single("staff")
+    stream = cards.card_create_and_deliver_body("t", "tpl", {}, space)
+    assert stream["callbackType"] == "STREAM"
+    assert "callbackRouteKey" not in stream
+    http = cards.card_create_and_deliver_body("t", "tpl", {}, space, callback_route_key="k1")
+    assert (http["callbackType"], http["callbackRouteKey"]) == ("HTTP", "k1")
+
+
+def test_the_stop_button_parameters_are_strings() -> None:
+    """stop_action and hasAction (v1 and v2 templates) are the strings "true"/"false"."""
+    assert cards.STOP_SHOWN == {"stop_action": "true", "hasAction": "true"}
+    assert cards.STOP_HIDDEN == {"stop_action": "false", "hasAction": "false"}

@@ -58,6 +58,7 @@ from bridge.logcontext import reply_context
 from bridge.observe.hooks import UNOBSERVED, AnswerObserver
 from bridge.observe.watch import ReplyWatch
 from bridge.state import Exchange, Store
+from bridge.stops import RunningReply, StoppableSurface
 from bridge.turn import ConversationType, Turn
 
 __all__ = [
@@ -160,7 +161,11 @@ class Answerer:
         return assistant in self._runtimes
 
     async def answer(
-        self, turn: Turn, *, started: Callable[[], None] = lambda: None
+        self,
+        turn: Turn,
+        *,
+        started: Callable[[], None] = lambda: None,
+        stop: RunningReply | None = None,
     ) -> RelayResult | None:
         """Answer ``turn`` now; None when no surface can reach it.
 
@@ -168,7 +173,7 @@ class Answerer:
         Every log line written meanwhile carries the Turn's ids (``bridge.logcontext``).
         """
         with reply_context(turn.assistant, turn.conversation_key):
-            return await self._answer(turn, started)
+            return await self._answer(turn, started, stop)
 
     async def tell(self, turn: Turn, text: str) -> str | None:
         """Send ``text`` once as a finished message; the surface that took it, or None."""
@@ -191,7 +196,9 @@ class Answerer:
             log.error("no surface could take the notice for %s", turn.conversation_key)
             return None
 
-    async def _answer(self, turn: Turn, started: Callable[[], None]) -> RelayResult | None:
+    async def _answer(
+        self, turn: Turn, started: Callable[[], None], stop: RunningReply | None
+    ) -> RelayResult | None:
         runtime = self._runtimes[turn.assistant]
         now = self._clock()
         names = candidates(turn, runtime.config.delivery.prefer, self._health, now=now)
@@ -219,6 +226,8 @@ class Answerer:
             )
             for name in names
         ]
+        if stop is not None:  # its opened messages become its targets: card, token
+            surfaces = [StoppableSurface(s, stop) for s in surfaces]
         name = turn.assistant
         memory_key = self.memory_key(turn)
         async with self._limiter:
@@ -226,10 +235,10 @@ class Answerer:
             self._stats.running += 1
             self._live[name] = self._live.get(name, 0) + 1
             try:
+                watch.began(self._clock() - turn.received_at)
                 user = await runtime.read_user(turn)
                 messages = await self._prompt(runtime, turn, memory_key, user.message)
                 stream = self._stream(runtime, messages)
-                watch.began(self._clock() - turn.received_at)
                 result = await relay(
                     watch.events(noticed(user.notice, stream) if user.notice else stream),
                     surfaces,
@@ -237,6 +246,8 @@ class Answerer:
                     budget_interval=lambda: runtime.budget_interval(self._live.get(name, 1)),
                     on_surface_error=lambda s, e: self._surface_failed(turn, s, e),
                     deadline=runtime.config.delivery.deadline,
+                    notices=runtime.config.notices,
+                    stop=stop,
                 )
             except BaseException as exc:
                 watch.broke(exc)
@@ -247,13 +258,23 @@ class Answerer:
         watch.ended(result)
         calls = result.opens + result.updates + result.closes + result.send_once
         log.info(
-            "reply %s on %s after %d calls",
+            "reply %s (%s) on %s after %d calls",
             "delivered" if result.ok else "failed",
+            result.cause or result.ending,
             result.surface or "no surface",
             calls,
         )
         if result.ok:
             self._stats.answered += 1
+            # Kept as shown, its mark included: a cut or stopped answer says so to the
+            # model next time. A stop before anything was shown leaves no exchange.
+            await self._remember(memory_key, turn, result)
+        else:
+            self._stats.failed += 1
+        return result
+
+    async def _remember(self, memory_key: str, turn: Turn, result: RelayResult) -> None:
+        if result.surface is not None:
             now = self._clock()
             try:
                 await self._store.remember(
@@ -265,9 +286,6 @@ class Answerer:
                 )
             except StateError as exc:  # the store is away: the answer stands, unremembered
                 log.warning("history not saved: %s", exc)
-        else:
-            self._stats.failed += 1
-        return result
 
     @staticmethod
     def _stream(

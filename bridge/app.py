@@ -15,7 +15,11 @@ them through its constructor. ``Bridge`` is an async context manager:
   what they receive into Turns and hand them to the pipeline. Beside them, every
   ``[serve] takeover_interval`` seconds, ``take_over`` adopts the work of instances that
   are gone (several instances on Redis; or a killed ``bridge send``) and checks that
-  every lane of this process has a worker;
+  every lane of this process has a worker; and ``watch_tokens`` keeps each assistant's
+  access token fresh, so readiness learns of refused credentials;
+- ``metrics`` (one Prometheus registry per Bridge) is fed by the observers handed to the
+  budget, the clients, the LLM sources and the pipeline; ``report`` answers
+  ``/healthz``, ``/readyz`` and the scrape-time gauges (``bridge.observe``);
 - on exit intake stops, replies in flight get ``grace_period`` seconds, and whatever is
   still open is closed by its relay (shielded, bounded).
 """
@@ -56,11 +60,15 @@ from bridge.llm.tokens import (
     token_factor,
     trim_history,
 )
+from bridge.observe.credentials import watch_tokens
+from bridge.observe.metrics import Metrics
+from bridge.observe.report import Report
+from bridge.observe.routes import Probes
 from bridge.pipeline import AssistantRuntime, IntakeLimits, Pipeline
 from bridge.recovery import Recovered
 from bridge.recovery import recover as recover_work
 from bridge.serving import ServerLimits, ServerStats, running_server
-from bridge.startup import check_startup, describe_state
+from bridge.startup import check_startup
 from bridge.state import Role, Store, open_store
 from bridge.state.lease import Membership, Occupied
 
@@ -96,6 +104,7 @@ class Bridge:
         self.streams: dict[str, StreamClient] = {}
         self.http_url: str | None = None
         self.http_stats = ServerStats()
+        self.metrics = Metrics()
         self._fatal: BaseException | None = None
         self.serving = anyio.Event()
 
@@ -138,7 +147,7 @@ class Bridge:
         self.http = await self._stack.enter_async_context(
             httpx2.AsyncClient(timeout=config.dingtalk.timeout, limits=limits)
         )
-        self.budget = RateBudget(config.dingtalk.qps_per_api)
+        self.budget = RateBudget(config.dingtalk.qps_per_api, observer=self.metrics)
         runtimes: dict[str, AssistantRuntime] = {}
         for assistant in config.assistants:
             runtimes[assistant.name] = self._runtime(assistant, encodings)
@@ -158,8 +167,19 @@ class Bridge:
                 ),
                 owner=self.membership.id,
                 clock=self._clock,
+                observer=self.metrics,
             )
         )
+        self.report = Report(
+            config=config,
+            stats=self.pipeline.stats,
+            membership=self.membership,
+            streams=self.streams,
+            tokens={name: client.tokens for name, client in self.clients.items()},
+            http_stats=self.http_stats,
+            stopping=self._stopping.is_set,
+        )
+        self.metrics.add(self.report)
         self._pushes = PushDoor(
             answer=self.pipeline.answer,
             robot_codes={a.name: a.robot for a in config.assistants},
@@ -197,6 +217,7 @@ class Bridge:
             client_id=assistant.client_id,
             client_secret=assistant.client_secret.get_secret_value(),
             budget=self.budget,
+            observer=self.metrics.dingtalk(assistant.name),
         )
         factory = SurfaceFactory(client, assistant)
         self.clients[assistant.name] = client
@@ -211,7 +232,12 @@ class Bridge:
         return AssistantRuntime(
             config=assistant,
             prompts=self._checked.prompts[assistant.name],
-            source=LLMSource(openai_client, assistant.llm, encoding=encoding),
+            source=LLMSource(
+                openai_client,
+                assistant.llm,
+                encoding=encoding,
+                observer=self.metrics.model(assistant.name),
+            ),
             trim=partial(
                 trim_history, encoding, factor=token_factor(assistant.llm.model, assistant.llm)
             ),
@@ -278,6 +304,7 @@ class Bridge:
                 await tg.start(self._serve_http)
             if self.role is Role.SERVE:
                 tg.start_soon(self._take_over_periodically)
+            tg.start_soon(watch_tokens, {n: c.tokens for n, c in self.clients.items()})
             self.serving.set()
             await self._stopping.wait()
             tg.cancel_scope.cancel()
@@ -309,6 +336,8 @@ class Bridge:
             max_requests=serve.max_requests,
             clock=self._clock,
             on_fatal=self._fail,
+            readiness=self.report.readiness,
+            metrics=self.metrics.exposition,
         )
         limits = ServerLimits(
             header_timeout=serve.header_timeout,
@@ -357,54 +386,14 @@ class Bridge:
         return await self._pushes.send(assistant, to, prompt)
 
     def health(self) -> dict[str, Any]:
-        """Liveness counters: this process's replies, and the store's as of the last beat.
+        """Liveness counters, as ``/healthz`` shows them (``bridge.observe.report``)."""
+        return self.report.health()
 
-        ``replies_running``: answers streaming now; ``replies_queued``: accepted Turns
-        waiting for their turn; ``turns_journaled``: this process's Turns in the journal
-        (queued, running or finishing); ``state``: the whole store's journal, open
-        messages and instances, read at the last heartbeat (every third of the lease);
-        ``refused``: connections past the limit, clients too slow with a head or body,
-        oversized Stream frames, and frames that failed unforeseen (ACKed 500);
-        ``unavailable``: messages refused while the store was unreachable. ``status`` is
-        ``degraded`` while the last heartbeat could not reach the store (``state.error``
-        says why): new messages are refused (503), replies in flight go on.
-        """
-        stats = self.pipeline.stats
-        counts = self.membership.counts
-        error = self.membership.store_error
-        return {
-            "status": "ok" if error is None else "degraded",
-            "assistants": [a.name for a in self.config.assistants],
-            "replies_running": stats.running,
-            "replies_queued": stats.queued,
-            "turns_journaled": stats.journaled,
-            "answered": stats.answered,
-            "failed": stats.failed,
-            "duplicates": stats.duplicates,
-            "busy": stats.busy,
-            "unavailable": stats.unavailable,
-            "replayed": stats.replayed,
-            "lost": stats.lost,
-            "state": {
-                "backend": describe_state(self.config.serve.state),
-                "reachable": error is None,
-                "error": error,
-                **(
-                    {}
-                    if counts is None
-                    else {
-                        "journaled": counts.journaled,
-                        "open_messages": counts.open_messages,
-                        "instances": counts.instances,
-                    }
-                ),
-            },
-            "stream_connections": {n: s.stats.connections for n, s in self.streams.items()},
-            # What the doors' limits turned away (README, "Limits").
-            "refused": {
-                "connections": self.http_stats.refused_connections,
-                "late_clients": self.http_stats.timed_out,
-                "oversized_frames": sum(s.stats.oversized for s in self.streams.values()),
-                "failed_frames": sum(s.stats.failed for s in self.streams.values()),
-            },
-        }
+    @property
+    def probes(self) -> Probes:
+        """What ``/healthz``, ``/readyz`` and ``/metrics`` answer from."""
+        return Probes(
+            health=self.report.health,
+            readiness=self.report.readiness,
+            metrics=self.metrics.exposition,
+        )

@@ -9,11 +9,12 @@ until cancelled, for ``bridge emulator``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+from starlette.routing import BaseRoute
 
 from bridge.emulator.app import create_app
 from bridge.emulator.state import Emulator
@@ -32,13 +33,21 @@ class RunningEmulator:
 
 @asynccontextmanager
 async def running_emulator(
-    emulator: Emulator | None = None, *, host: str = "127.0.0.1", port: int = 0
+    emulator: Emulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    extra: Sequence[BaseRoute] = (),
 ) -> AsyncIterator[RunningEmulator]:
-    """Serve the emulator with uvicorn inside the current task group; yield once listening."""
+    """Serve the emulator with uvicorn inside the current task group; yield once listening.
+
+    ``extra`` routes are matched before the emulator's own (``create_app``).
+    """
     world = emulator if emulator is not None else Emulator.with_defaults()
     # Open event streams (SSE, WebSockets) would hold the graceful shutdown up.
+    app = create_app(world, extra=extra)
     async with running_server(
-        create_app(world), host=host, port=port, before_stop=world.bus.disconnect_all
+        app, host=host, port=port, before_stop=world.bus.disconnect_all
     ) as base_url:
         world.base_url = base_url
         yield RunningEmulator(base_url=base_url, emulator=world)

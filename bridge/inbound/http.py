@@ -13,7 +13,9 @@ Routes (Starlette):
   mode, ``bridge.inbound.push``); needs the push bearer token. The answer is 200 only
   when it was delivered; otherwise 502 (or 422 when no surface can reach the target)
   with the reason.
-- ``GET /healthz``: liveness plus a few counters.
+- ``GET /healthz``, ``/readyz`` and ``/metrics``: liveness with counters, readiness with
+  its reasons, Prometheus metrics (``bridge.observe.routes``). They need no token, are
+  never held back by the request limit, and listen where the doors do (``[serve] host``).
 
 Every request is checked in this order and stops at the first failure: concurrency (503
 with ``Retry-After`` past ``max_requests`` door requests in progress), authentication
@@ -59,6 +61,8 @@ from bridge.inbound.fields import ACTION, BOT_MESSAGE, PUSH, Rules, checked
 from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
 from bridge.inbound.push import PushRequest, read_push_request
 from bridge.inbound.sanitize import clean_line, read_json
+from bridge.observe.report import Readiness
+from bridge.observe.routes import PROBE_PATHS, Probes, probe_routes
 from bridge.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -113,12 +117,16 @@ def create_http_app(
     max_requests: int = 64,
     clock: Callable[[], float] = time.time,
     on_fatal: Callable[[BaseException], None] | None = None,
+    readiness: Callable[[], Readiness] | None = None,
+    metrics: Callable[[], bytes] | None = None,
 ) -> Starlette:
     """The Starlette app of bridge's HTTP doors.
 
     ``on_fatal`` is told of a ``BaseException`` (not cancellation) a request raised, so
-    the service can stop (``boundary``).
+    the service can stop (``boundary``). ``health``, ``readiness`` and ``metrics`` answer
+    the probes (without the last two, ``/readyz`` and ``/metrics`` are 404).
     """
+    probes = Probes(health=health, readiness=readiness, metrics=metrics)
     rules = Rules(reply_hosts=reply_hosts)
     guards = {name: ReplayGuard() for name in assistants}
 
@@ -179,9 +187,6 @@ def create_http_app(
         status = 422 if result.get("surface") is None and not result.get("text") else 502
         return JSONResponse({**result, "error": _push_failure(pushed, result)}, status)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", **health()})
-
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InboundError)
         log.warning(
@@ -206,11 +211,11 @@ def create_http_app(
             Route("/dingtalk/{assistant}/robot", robot, methods=["POST"]),
             Route("/dingtalk/{assistant}/action", action, methods=["POST"]),
             Route("/v1/push", push_route, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            *probe_routes(lambda: probes),
         ],
         middleware=[
             Middleware(ContainedRequests, on_fatal=on_fatal),
-            Middleware(RequestLimit, limit=max_requests, exempt=("/healthz",)),
+            Middleware(RequestLimit, limit=max_requests, exempt=PROBE_PATHS),
         ],
         exception_handlers={InboundError: refused, HTTPException: http_error},
     )
@@ -219,8 +224,8 @@ def create_http_app(
 class RequestLimit:
     """ASGI middleware: at most ``limit`` requests in progress; more get 503 at once.
 
-    Paths in ``exempt`` (``/healthz``) are never limited, so liveness stays visible
-    while the doors are saturated.
+    Paths in ``exempt`` (the probes) are never limited, so health, readiness and metrics
+    stay visible while the doors are saturated.
     """
 
     def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...] = ()) -> None:

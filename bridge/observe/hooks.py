@@ -79,6 +79,10 @@ class ModelObserver(Protocol):
 class ReplyObserver(Protocol):
     """One reply: its messages, its visible text, how it ended (``bridge.observe.watch``)."""
 
+    def began(self) -> None:
+        """The reply is being answered from now on: DingTalk calls made from now in this
+        task (and the tasks it starts) are this reply's, until it ends."""
+
     def opened(self) -> None:
         """A live message was opened (it now needs its close)."""
 
@@ -130,6 +134,9 @@ class Unobserved:
         pass
 
     def errored(self, error: LLMError) -> None:
+        pass
+
+    def began(self) -> None:
         pass
 
     def opened(self) -> None:

@@ -9,6 +9,10 @@ it builds. Gauges that are read rather than counted (queue depth, journaled Turn
 connections, credentials, the store) come from a collector added with ``add``
 (``bridge.observe.report``), called on each scrape.
 
+**Calls per reply** are the DingTalk requests sent while the reply was being answered,
+in its task or the tasks it started (a context variable set by ``began``): retries,
+rate-limited attempts and a token refresh included, as the platform counts them.
+
 Names follow Prometheus conventions: the ``bridge_`` prefix, ``_total`` counters,
 ``_seconds`` histograms in base units. Labels take bounded values only: assistant names
 (from the config), surfaces, DingTalk operations, HTTP statuses, error kinds, outcomes;
@@ -17,9 +21,11 @@ never a conversation, user or message id. The README's "Metrics" table lists the
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import anyio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from bridge.delivery.outcome import RelayResult
@@ -41,8 +47,12 @@ from bridge.errors import (
 
 __all__ = ["CONTENT_TYPE", "Metrics", "llm_error_kind", "platform_error_kind", "reply_outcome"]
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
-"""The Content-Type of ``Metrics.exposition()`` (Prometheus text format 0.0.4)."""
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The Content-Type of ``Metrics.exposition()``: Prometheus's classic text format, which
+``generate_latest`` writes and every Prometheus version reads."""
+
+#: The DingTalk requests of the reply being answered in this context: a one-item list.
+_REPLY_CALLS: ContextVar[list[int] | None] = ContextVar("bridge_reply_calls", default=None)
 
 # Buckets, in the unit of each histogram.
 _CALLS = (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233)
@@ -112,7 +122,7 @@ class Metrics:
         )
         self.reply_calls = Histogram(
             "bridge_reply_dingtalk_calls",
-            "DingTalk calls that showed each ended reply (opens, updates, closes, sends).",
+            "DingTalk requests sent for each ended reply, retries included.",
             ["assistant", "surface"],
             buckets=_CALLS,
             registry=registry,
@@ -223,6 +233,9 @@ class _Calls:
 
     def call(self, operation: str, status: str) -> None:
         self._metrics.dingtalk_calls.labels(self._assistant, operation, status).inc()
+        calls = _REPLY_CALLS.get()
+        if calls is not None:
+            calls[0] += 1
 
     def failed(self, operation: str, error: PlatformError, *, retrying: bool) -> None:
         kind = platform_error_kind(error)
@@ -259,6 +272,10 @@ class _Reply:
     def __init__(self, metrics: Metrics, assistant: str) -> None:
         self._metrics = metrics
         self._assistant = assistant
+        self._calls = [0]
+
+    def began(self) -> None:
+        _REPLY_CALLS.set(self._calls)
 
     def opened(self) -> None:
         self._metrics.open_messages.labels(self._assistant).inc()
@@ -276,10 +293,16 @@ class _Reply:
         surface = (result.surface if result is not None else None) or "none"
         self._metrics.replies.labels(self._assistant, surface, reply_outcome(result)).inc()
         if result is not None:
-            calls = result.opens + result.updates + result.closes + result.send_once
-            self._metrics.reply_calls.labels(self._assistant, surface).observe(calls)
+            self._metrics.reply_calls.labels(self._assistant, surface).observe(self._calls[0])
+        self._leave()
 
     def broke(self, error: BaseException) -> None:
         cancelled = isinstance(error, anyio.get_cancelled_exc_class())
         outcome = "cancelled" if cancelled else "error"
         self._metrics.replies.labels(self._assistant, "none", outcome).inc()
+        self._leave()
+
+    def _leave(self) -> None:
+        """Calls made from here on in this task (the next reply of a lane) are not ours."""
+        if _REPLY_CALLS.get() is self._calls:
+            _REPLY_CALLS.set(None)

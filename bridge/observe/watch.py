@@ -7,8 +7,8 @@ opened, a message let go (closed, or its close failed), text shown. From the two
 watch tells its ``ReplyObserver``:
 
 - the **time to first visible text**: from the message's receipt (``began(waited)``,
-  ``waited`` being the time before the relay started) to the first call that showed
-  answer text;
+  ``waited`` being the time before the answer started: queued, waiting for a slot) to
+  the first call that showed answer text;
 - the **visible lag** of each call that showed new answer text: how long the oldest
   text it newly showed had waited since it arrived from the model. A call answers for
   the text that arrived before it started; if it fails, that text waits for the next
@@ -55,9 +55,10 @@ class ReplyWatch:
         self._ended = False
 
     def began(self, waited: float) -> None:
-        """The relay starts now, ``waited`` seconds after the message was received."""
+        """The answer starts now, ``waited`` seconds after the message was received."""
         self._began = self._clock()
         self._waited = max(0.0, waited)
+        self._observer.began()
 
     def events(self, stream: EventStream) -> EventStream:
         """``stream``, noting when its answer text arrives."""

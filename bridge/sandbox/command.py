@@ -77,6 +77,7 @@ async def _dev(host: str, port: int, env: dict[str, str], base: Config | None) -
                         f"  model        {sandbox.model.description}",
                         f"  DingTalk     emulated at {sandbox.emulator.base_url}"
                         "  (control API: /_emulator/)",
+                        f"  metrics      {sandbox.url}metrics  (health: /healthz, /readyz)",
                         "  Ctrl-C stops everything.",
                         "",
                     ]

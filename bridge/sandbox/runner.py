@@ -8,6 +8,9 @@
    DingTalk client, the real openai client, Stream mode;
 3. run ``bridge.serve()`` in the block's task group and yield once it is serving.
 
+The emulator's server also answers the bridge's probes, ``/healthz``, ``/readyz`` and
+``/metrics`` (``bridge.observe.routes``): 503 ``starting`` until the bridge exists.
+
 Leaving the block stops intake, lets replies in flight finish (a short grace period),
 closes whatever is still open while the emulator is still up, then stops the emulator.
 """
@@ -30,6 +33,7 @@ from bridge.app import Bridge
 from bridge.config import Config
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator, running_emulator
+from bridge.observe.routes import Probes, probe_routes
 from bridge.sandbox.wiring import (
     DEFAULT_PROMPT,
     SANDBOX_TEMPLATE,
@@ -94,14 +98,21 @@ async def running_sandbox(
     environment = dict(env or {})
     async with AsyncExitStack() as stack:
         prompts = await anyio.to_thread.run_sync(_prompts_dir, stack)
+        probes: list[Probes] = []  # the bridge's, once it exists
         running = await stack.enter_async_context(
-            running_emulator(sandbox_world(), host=host, port=port)
+            running_emulator(
+                sandbox_world(),
+                host=host,
+                port=port,
+                extra=probe_routes(lambda: probes[0] if probes else None),
+            )
         )
         async with httpx2.AsyncClient(timeout=10.0, trust_env=False) as http:
             await EmulatorControl(http, running.base_url).register_template(*SANDBOX_TEMPLATE)
         model = choose_llm(running.base_url, environment, base)
         config = sandbox_config(running.base_url, llm=model.llm, prompts_dir=prompts, base=base)
         service = await stack.enter_async_context(Bridge(config, environment))
+        probes.append(service.probes)
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.serve)
             await service.serving.wait()

@@ -161,3 +161,36 @@ async def test_cached_does_not_fetch() -> None:
     issuer.fail_with = PlatformUnavailable("down", operation="oauth2.accessToken")
     with pytest.raises(PlatformUnavailable):
         await tokens.get()
+
+
+@pytest.mark.anyio
+async def test_problem_is_none_until_a_fetch_fails_and_no_token_is_left() -> None:
+    """problem() names the refusal only once no unexpired token is held; a success clears it."""
+    clock, issuer = FakeClock(), FakeIssuer(lifetime=600)
+    tokens = AccessTokenProvider(issuer, refresh_margin=300, clock=clock)
+    assert tokens.problem() is None  # nothing tried yet
+    await tokens.get()
+    clock.now += 301  # due for refresh, still valid for 299 s
+    issuer.fail_with = PlatformAuthError("invalidClientIdOrSecret", operation="oauth2.accessToken")
+    with pytest.raises(PlatformAuthError):
+        await tokens.get()
+    assert tokens.problem() is None  # the old token still works
+    clock.now += 300
+    assert tokens.problem() is not None
+    assert "invalidClientIdOrSecret" in tokens.problem()
+    issuer.fail_with = None
+    await tokens.get()
+    assert tokens.problem() is None
+
+
+@pytest.mark.anyio
+async def test_a_refused_token_whose_refetch_fails_is_a_problem_at_once() -> None:
+    """A token DingTalk refused is no token: if fetching another fails, problem() says why."""
+    clock, issuer = FakeClock(), FakeIssuer()
+    tokens = AccessTokenProvider(issuer, clock=clock)
+    token = await tokens.get()
+    tokens.invalidate(token)
+    issuer.fail_with = PlatformUnavailable("down", operation="oauth2.accessToken", status=503)
+    with pytest.raises(PlatformUnavailable):
+        await tokens.get()
+    assert tokens.problem() is not None

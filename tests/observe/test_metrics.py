@@ -113,11 +113,17 @@ def test_reply_outcomes() -> None:
 async def test_a_reply_counts_its_outcome_calls_and_open_messages() -> None:
     """An ended reply counts once by surface and outcome, with its calls in the histogram."""
     metrics = Metrics()
+    calls = metrics.dingtalk("dev")
+    calls.call("oauth2.accessToken", "200")  # outside any reply: not a reply's call
     reply = metrics.reply("dev")
+    reply.began()
+    for _ in range(5):
+        calls.call("aiInteraction.update", "200")
     reply.opened()
     assert scrape(metrics).total("bridge_open_messages", assistant="dev") == 1
     reply.closed()
     reply.ended(result())
+    calls.call("aiInteraction.reply", "200")  # after the reply ended: not its call
     metrics.reply("dev").ended(None)
     metrics.reply("dev").broke(anyio.get_cancelled_exc_class()())
     shown = scrape(metrics)

@@ -32,6 +32,9 @@ class Recorder:
     told: list[tuple[str, object]] = field(default_factory=list)
     open: int = 0
 
+    def began(self) -> None:
+        self.told.append(("began", None))
+
     def opened(self) -> None:
         self.open += 1
         self.told.append(("opened", None))

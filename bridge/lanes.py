@@ -98,6 +98,10 @@ class Lanes:
         """True while lane ``key`` has a worker here."""
         return key in self._lanes
 
+    def keys(self) -> list[str]:
+        """The lanes with a worker here."""
+        return list(self._lanes)
+
     def knows(self, key: str, turn_id: str) -> bool:
         """True when ``turn_id`` was handed to lane ``key``'s worker and not yet taken."""
         lane = self._lanes.get(key)

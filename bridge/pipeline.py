@@ -37,6 +37,15 @@ breaks. Answers streaming go on; a worker retries the store until it answers (th
 Turn, removing an answered one), with a growing pause, so nothing is answered twice or
 lost, and work resumes by itself when the store is back.
 
+**Stopping** (``bridge.stops``): each answer runs registered as a ``RunningReply``, which
+the stop button's callback (``stop``) or a stop word reaches. A Turn that is a stop word
+(``[chat] stop_words``) asks, once accepted, to stop what streams in its lane and to
+drop the sender's Turns waiting before it; when its turn comes it is answered with
+``stop_reply``. Under ``on_new_message = "interrupt"`` every new Turn asks the same,
+and is then answered. Dropped Turns leave the journal unanswered (``stats.dropped``).
+With a shared store a stop for a reply running elsewhere goes through the store's
+``StopMailbox``.
+
 ``answer`` runs one Turn at once with no journal (``bridge send``, the push API: their
 caller waits for the result and sees a failure). Shutdown: ``stop_intake`` refuses new
 Turns, ``drain`` waits for the queued and running ones up to a grace period, and leaving
@@ -74,6 +83,8 @@ from bridge.lanes import Job, Lanes, LaneStats
 from bridge.logcontext import install as install_log_context
 from bridge.observe.hooks import UNOBSERVED, AnswerObserver
 from bridge.state import JournalEntry, Store, Verdict
+from bridge.state.stop_mailbox import StopMailbox, StopRequest
+from bridge.stops import StopOutcome, Stops, requester_of
 from bridge.turn import Turn
 
 __all__ = [
@@ -104,7 +115,8 @@ class IntakeLimits:
 class PipelineStats(AnswerStats, LaneStats):
     """Counters for /healthz, logs and tests (``queued`` and ``journaled``: ``LaneStats``;
     answers' counters: ``AnswerStats``). ``unavailable``: Turns refused because the
-    state store could not be reached."""
+    state store could not be reached; ``dropped``: Turns a stop or a newer message
+    dropped unanswered."""
 
     accepted: int = 0
     duplicates: int = 0
@@ -112,6 +124,7 @@ class PipelineStats(AnswerStats, LaneStats):
     unavailable: int = 0
     replayed: int = 0
     lost: int = 0
+    dropped: int = 0
 
 
 def fingerprint(delivery_id: str) -> str:
@@ -129,7 +142,8 @@ class Pipeline:
 
     ``owner`` is this process's instance id (``bridge.state.lease``), recorded on its
     journal entries and open messages; "" (tests) records them as nobody's. ``observer``
-    watches every reply (``bridge.observe``).
+    watches every reply (``bridge.observe``). ``stop_mailbox`` carries stops between
+    instances sharing the store (``bridge.stops``).
     """
 
     def __init__(
@@ -145,6 +159,7 @@ class Pipeline:
         clock: Callable[[], float],
         today: Callable[[], datetime] = datetime.now,
         observer: AnswerObserver = UNOBSERVED,
+        stop_mailbox: StopMailbox | None = None,
     ) -> None:
         self.stats = PipelineStats()
         self._answerer = Answerer(
@@ -165,6 +180,8 @@ class Pipeline:
         self._owner = owner
         self._clock = clock
         self._lanes = Lanes(store, owner, self.stats, run=self._run, read=self._job, clock=clock)
+        self._chats = {name: runtime.config.chat for name, runtime in runtimes.items()}
+        self.stops = Stops(clock=clock, mailbox=stop_mailbox, lanes=self._lanes.keys)
         self._accepting = False
         self._tg: TaskGroup | None = None
         self._stack = AsyncExitStack()
@@ -173,6 +190,7 @@ class Pipeline:
     async def __aenter__(self) -> Pipeline:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._lanes.start(self._tg)
+        self._tg.start_soon(self.stops.poll_forever)
         self._accepting = True
         return self
 
@@ -229,7 +247,25 @@ class Pipeline:
                     self._lanes.wake(entry.lane, Job(entry, turn))
         finally:
             self._lanes.release()
+        if verdict is Verdict.ADMITTED:
+            await self._stop_for(entry, turn)
         return self._admission(verdict, turn)
+
+    async def _stop_for(self, entry: JournalEntry, turn: Turn) -> StopOutcome | None:
+        """A stop word, or a new Turn under ``interrupt``: stop what streams in its lane."""
+        chat = self._chats[turn.assistant]
+        if turn.proactive:
+            return None
+        if chat.is_stop_word(turn.text):
+            reason = "stop word"
+        elif chat.on_new_message == "interrupt":
+            reason = "newer message"
+        else:
+            return None
+        target = f"lane:{entry.lane}"
+        return await self.stops.request(
+            StopRequest(target, requester_of(turn), reason, until=entry.turn_id)
+        )
 
     def _admission(self, verdict: Verdict, turn: Turn) -> Admission:
         if verdict is Verdict.ADMITTED:
@@ -335,8 +371,18 @@ class Pipeline:
                     self._intake.replay_max_age,
                 )
                 await self._answerer.tell(job.turn, self._intake.lost_notice)
+            elif self.stops.drops(job.entry.lane, job.entry.turn_id, job.turn):
+                started()
+                self.stats.dropped += 1
+                log.info("Turn %s dropped: a stop came after it", job.entry.turn_id)
+            elif not job.turn.proactive and self._chats[job.turn.assistant].is_stop_word(
+                job.turn.text
+            ):
+                started()
+                await self._answerer.tell(job.turn, self._chats[job.turn.assistant].stop_reply)
             else:
-                await self._answerer.answer(job.turn, started=started)
+                with self.stops.running(job.turn, job.entry.lane) as reply:
+                    await self._answerer.answer(job.turn, started=started, stop=reply)
         except Exception:
             # The boundary of one unit of work: whatever failed, this conversation's
             # next Turn and every other conversation go on. The relay has closed what it

@@ -20,7 +20,9 @@ import tiktoken
 
 from bridge.answerer import Answerer, AnswerStats, AssistantRuntime
 from bridge.config import AssistantConfig, DeliveryConfig, LLMConfig, MemoryConfig, PacingConfig
+from bridge.config_chat import NoticesConfig
 from bridge.conversation.prompts import PromptSet, PromptTemplate
+from bridge.delivery.outcome import Cause
 from bridge.delivery.relay import RelayResult
 from bridge.emulator.model.context import ContextLimit
 from bridge.emulator.model.script import ModelScript
@@ -167,14 +169,16 @@ async def test_refused_prompt_is_answered_with_half_the_history(
 async def test_second_refusal_fails_with_the_too_long_cause(
     model: ServedModel, http: httpx2.AsyncClient, cl100k: tiktoken.Encoding
 ) -> None:
-    """Still too long with half the history: the reply fails, its cause "too long"."""
+    """Still too long with half the history: the reply fails, its cause "too long",
+    with the prompt-too-long notice."""
     model.simulator.set_context(ContextLimit(tokens=prompt_chars("现在呢？", PAST[5:]) - 1))
     shown = Shown()
     result, _ = await ask(model, http, cl100k, shown, "现在呢？")
     assert result is not None
     assert not result.ok
     assert "too long" in (result.error or "")
-    assert shown.texts == [NOTICE]
+    assert result.cause is Cause.PROMPT_TOO_LONG
+    assert shown.texts == [NoticesConfig().prompt_too_long]  # the cause's own notice
     assert model.simulator.requests == 2
 
 

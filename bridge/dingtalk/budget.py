@@ -27,6 +27,11 @@ queue by arrival.
 ``SlotWindow`` is the pure bookkeeping (a fake clock tests it); ``RateBudget`` adds
 waiting, fairness and one window per (app, operation). The pacing layer reads
 ``interval`` and ``waiting`` to stretch its update interval instead of queueing.
+
+``Budget`` is what the DingTalk client and the pacing need of a budget. ``RateBudget``
+is the one for a single process (SQLite or memory state); several instances on one Redis
+share ``bridge.dingtalk.shared_budget.SharedBudget``, which keeps the same promises
+across processes (``open_budget`` there picks one from the configuration).
 """
 
 from __future__ import annotations
@@ -37,19 +42,63 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 
 from bridge.dingtalk.operations import Operation
 from bridge.observe.hooks import UNOBSERVED, BudgetObserver
 
-__all__ = ["RateBudget", "SlotWindow", "reply_started"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "Budget",
+    "RateBudget",
+    "SlotWindow",
+    "limit_and_hold",
+    "reply_age",
+    "reply_started",
+]
 
 #: Slack added to the window: clock granularity and the server's own rounding.
 DEFAULT_MARGIN = 0.05
+
+
+class Budget(Protocol):
+    """A rate budget per (app, operation), as the DingTalk client and the pacing use it."""
+
+    def slot(
+        self, app: str, operation: Operation, *, urgent: bool = False
+    ) -> AbstractAsyncContextManager[None]:
+        """Around one call: wait for a slot (urgent calls first, oldest reply first; the
+        rest first come, first served) and hold it until the call returns."""
+        ...
+
+    def back_off(self, app: str, operation: Operation, seconds: float) -> None:
+        """DingTalk answered the lane with a rate limit: start none of its calls for
+        ``seconds``."""
+        ...
+
+    def interval(self, app: str, operation: Operation) -> float:
+        """Seconds between calls of the lane at the sustained rate this process may use."""
+        ...
+
+    def waiting(self, app: str, operation: Operation) -> int:
+        """Callers of this process queued for the lane right now."""
+        ...
+
+
+def limit_and_hold(qps: float, window: float, margin: float) -> tuple[int, float]:
+    """Slots per window for ``qps``, and how long a finished call holds its slot.
+
+    Below one call per window the hold stretches so that the average rate still holds.
+    """
+    if qps <= 0 or window <= 0 or margin < 0:
+        raise ValueError("qps and window must be positive, margin not negative")
+    limit = max(1, math.floor(qps * window + 1e-9))
+    return limit, max(window, limit / qps) + margin
 
 
 class SlotWindow:
@@ -121,6 +170,12 @@ def reply_started(clock: Callable[[], float]) -> Iterator[None]:
         yield
     finally:
         _reply_age.reset(token)
+
+
+def reply_age() -> float:
+    """Seconds since the reply making the current call started (0 outside a reply)."""
+    age = _reply_age.get()
+    return age() if age is not None else 0.0
 
 
 @dataclass(order=True)
@@ -208,11 +263,7 @@ class RateBudget:
         clock: Callable[[], float] = time.monotonic,
         observer: BudgetObserver = UNOBSERVED,
     ) -> None:
-        if qps <= 0 or window <= 0 or margin < 0:
-            raise ValueError("qps and window must be positive, margin not negative")
-        self._limit = max(1, math.floor(qps * window + 1e-9))
-        # Below one call per window, stretch the hold so the average rate still holds.
-        self._hold = max(window, self._limit / qps) + margin
+        self._limit, self._hold = limit_and_hold(qps, window, margin)
         self._clock = clock
         self._observer = observer
         self._lanes: dict[tuple[str, Operation], _Lane] = {}
@@ -269,8 +320,7 @@ class RateBudget:
         return Permit(lane, self._clock)
 
     async def _take_urgent(self, lane: _Lane) -> None:
-        age = _reply_age.get()
-        started = self._clock() - (age() if age is not None else 0.0)
+        started = self._clock() - reply_age()
         ticket = _Ticket(started, next(lane.arrivals))
         lane.queue(ticket)
         try:

@@ -9,8 +9,8 @@ refreshes the token and tries the call once more; a rate-limit answer pauses the
 operation's lane of the budget, and the retry waits there for its turn.
 
 The client owns nothing: it is given one ``httpx2.AsyncClient`` (never closed here) and
-the process-wide ``RateBudget``, so it needs no ``async with`` and no ``aclose``. The
-composition root creates one client per app (client id); surfaces call its methods.
+a ``Budget`` (this process's, or the one shared on Redis), so it needs no ``async with``
+and no ``aclose``. The composition root creates one client per app (client id).
 Request bodies and result values live in ``wire``, ``cards`` and ``media``; nothing here touches
 raw JSON beyond passing it through.
 """
@@ -31,7 +31,7 @@ import httpx2
 from bridge.config import DingTalkConfig
 from bridge.dingtalk import cards, host, media, wire
 from bridge.dingtalk.auth import AccessTokenProvider
-from bridge.dingtalk.budget import RateBudget
+from bridge.dingtalk.budget import Budget
 from bridge.dingtalk.cards import CardSpace, DeliverResult, FlowStatus
 from bridge.dingtalk.faults import (
     check_webhook,
@@ -85,7 +85,7 @@ class DingTalkClient:
         *,
         client_id: str,
         client_secret: str,
-        budget: RateBudget,
+        budget: Budget,
         tokens: AccessTokenProvider | None = None,
         retry: RetryPolicy | None = None,
         observer: CallObserver = UNOBSERVED,

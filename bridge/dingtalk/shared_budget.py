@@ -40,7 +40,6 @@ a ``RateBudget``.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import random
@@ -48,13 +47,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import anyio
 
 from bridge.config import Config
 from bridge.dingtalk.budget import DEFAULT_MARGIN, Budget, RateBudget, limit_and_hold, reply_age
-from bridge.dingtalk.ledger import Answer, Carry, Ledger, Request, Terms, Ticket
+from bridge.dingtalk.budget_line import Line, Pending, Waiter
+from bridge.dingtalk.ledger import Answer, Ledger, Terms, Ticket
 from bridge.dingtalk.operations import Operation
 from bridge.errors import StateError
 from bridge.observe.hooks import UNOBSERVED, BudgetObserver
@@ -77,70 +77,6 @@ class BudgetStats:
     granted: int = 0
     fallback_granted: int = 0
     outages: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A slot to report: ``answered`` (local clock) or ``None`` in flight; ``known``."""
-
-    answered: float | None
-    known: bool
-
-
-@dataclass(eq=False)
-class _Waiter:
-    """A caller of this process queued in the ledger; ``not_before`` on the local clock."""
-
-    ticket: Ticket
-    not_before: float
-    turn: anyio.Event = field(default_factory=anyio.Event)
-
-    @property
-    def key(self) -> tuple[int, float, str]:
-        """The ledger's order: urgent first, then by score, then by ticket id."""
-        return (0 if self.ticket.urgent else 1, self.ticket.score or 0.0, self.ticket.id)
-
-
-class _Lane:
-    """One (app, operation) in this process: its waiters and what the ledger must learn."""
-
-    def __init__(self, app: str, operation: Operation) -> None:
-        self.app = app
-        self.operation = operation
-        self.line: list[tuple[tuple[int, float, str], _Waiter]] = []
-        self.changed = anyio.Event()
-        self.waiting = 0
-        self.carries: dict[str, _Pending] = {}
-        self.drops: set[str] = set()
-        self.paused_until = float("-inf")  # local clock, from this process's back_off
-        self.pause_unsent = False
-
-    @property
-    def head(self) -> _Waiter | None:
-        return self.line[0][1] if self.line else None
-
-    def signal(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
-
-    def join(self, waiter: _Waiter) -> None:
-        heapq.heappush(self.line, (waiter.key, waiter))
-        if self.head is waiter:
-            self.signal()  # a displaced first-in-line steps back
-
-    def leave(self, waiter: _Waiter) -> None:
-        if self.head is waiter:
-            heapq.heappop(self.line)
-        else:
-            self.line = [entry for entry in self.line if entry[1] is not waiter]
-            heapq.heapify(self.line)
-        if self.line:
-            self.line[0][1].turn.set()
-        self.signal()
-
-    def owes(self) -> bool:
-        """Whether the ledger has something to learn from this lane."""
-        return bool(self.carries or self.drops or self.pause_unsent)
 
 
 class _Away(Exception):
@@ -190,7 +126,7 @@ class SharedBudget:
         self._observer = observer
         self.holder = uuid.uuid4().hex
         self._counter = itertools.count()
-        self._lanes: dict[tuple[str, Operation], _Lane] = {}
+        self._lanes: dict[tuple[str, Operation], Line] = {}
         self._active = 1  # instances sharing the rate, as of the last exchange
         self._members = 1  # instances that used the budget within MEMBER_TTL
         self._down_since: float | None = None
@@ -203,10 +139,10 @@ class SharedBudget:
         """Calls allowed per window and lane, all instances together."""
         return self._terms.limit
 
-    def _lane(self, app: str, operation: Operation) -> _Lane:
+    def _lane(self, app: str, operation: Operation) -> Line:
         lane = self._lanes.get((app, operation))
         if lane is None:
-            lane = self._lanes[(app, operation)] = _Lane(app, operation)
+            lane = self._lanes[(app, operation)] = Line(app, operation)
         return lane
 
     # ---------------------------------------------------------------- the Budget protocol
@@ -233,17 +169,14 @@ class SharedBudget:
         try:
             yield
         finally:
-            lane.carries[slot] = _Pending(self._clock(), known=True)
+            lane.carries[slot] = Pending(self._clock(), known=True)
             await self._report(lane)
 
     def back_off(self, app: str, operation: Operation, seconds: float) -> None:
         """Pause the lane for every instance: DingTalk answered it with a rate limit."""
-        lane = self._lane(app, operation)
-        lane.paused_until = max(lane.paused_until, self._clock() + seconds)
-        lane.pause_unsent = True
+        self._lane(app, operation).pause(self._clock() + seconds)
         if self._fallback is not None:
             self._fallback.back_off(app, operation, seconds)
-        lane.signal()  # the first in line tells the ledger now
 
     def interval(self, app: str, operation: Operation) -> float:
         """This instance's share: the lane's interval times the instances calling now."""
@@ -259,7 +192,7 @@ class SharedBudget:
 
     # ---------------------------------------------------------------- the shared path
 
-    async def _take(self, lane: _Lane, urgent: bool) -> str | None:
+    async def _take(self, lane: Line, urgent: bool) -> str | None:
         """Queue a ticket and wait for its grant; ``None``: the ledger is away."""
         ticket = Ticket(f"{self.holder}|{next(self._counter):012d}", urgent, reply_age())
         granted = doubt = False
@@ -270,7 +203,7 @@ class SharedBudget:
             if answer.granted:
                 granted = True
                 return ticket.id
-            waiter = _Waiter(replace(ticket, score=answer.score), self._clock() + answer.wait)
+            waiter = Waiter(replace(ticket, score=answer.score), self._clock() + answer.wait)
             lane.join(waiter)
             try:
                 while True:
@@ -293,10 +226,10 @@ class SharedBudget:
             if not granted:
                 lane.drops.add(ticket.id)
                 if doubt:  # the grant may have happened, its answer lost
-                    lane.carries[ticket.id] = _Pending(self._clock(), known=True)
+                    lane.carries[ticket.id] = Pending(self._clock(), known=True)
                 await self._report(lane)
 
-    async def _my_turn(self, lane: _Lane, waiter: _Waiter) -> bool:
+    async def _my_turn(self, lane: Line, waiter: Waiter) -> bool:
         """Wait to be first in line, then until ``not_before`` (at most ``lease / 4``) or
         a change of the lane; True when it is time to ask the ledger again."""
         while lane.head is not waiter:
@@ -310,7 +243,7 @@ class SharedBudget:
                 await changed.wait()
         return lane.head is waiter
 
-    async def _report(self, lane: _Lane) -> None:
+    async def _report(self, lane: Line) -> None:
         """Tell the ledger what it must learn of ``lane`` now (shielded, bounded); if it is
         away, the lane's next exchange carries it."""
         if self._away() or not lane.owes():
@@ -319,31 +252,9 @@ class SharedBudget:
             with suppress(_Away):
                 await self._exchange(lane, None)
 
-    async def _exchange(self, lane: _Lane, ticket: Ticket | None) -> Answer:
+    async def _exchange(self, lane: Line, ticket: Ticket | None) -> Answer:
         """One round trip: what ``lane`` owes the ledger, and ``ticket``'s request."""
-        now = self._clock()
-        hold = self._terms.hold
-        for slot, pending in list(lane.carries.items()):  # local fallback slots cooled off
-            if (
-                not pending.known
-                and pending.answered is not None
-                and pending.answered + hold <= now
-            ):
-                del lane.carries[slot]
-        carries = dict(lane.carries)
-        drops = frozenset(lane.drops)
-        paused_until = lane.paused_until
-        request = Request(
-            holder=self.holder,
-            terms=self._terms,
-            carries=tuple(
-                Carry(slot, None if p.answered is None else now - p.answered, p.known)
-                for slot, p in carries.items()
-            ),
-            drops=tuple(drops),
-            pause=paused_until - now if lane.pause_unsent else 0.0,
-            ticket=ticket,
-        )
+        request, sent = lane.request(self.holder, self._terms, ticket, self._clock())
         self.stats.round_trips += 1
         try:
             with anyio.fail_after(3 * self._timeout):
@@ -351,12 +262,7 @@ class SharedBudget:
         except (StateError, TimeoutError) as exc:
             self._trip(exc)
             raise _Away from exc
-        for slot, pending in carries.items():
-            if lane.carries.get(slot) is pending:
-                del lane.carries[slot]
-        lane.drops -= drops
-        if lane.paused_until == paused_until:
-            lane.pause_unsent = False
+        lane.settle(sent)
         self._active, self._members = answer.active, answer.members
         if self._down_since is not None:
             await self._recover(lane)
@@ -391,7 +297,7 @@ class SharedBudget:
                 if lane.paused_until > now:
                     self._fallback.back_off(lane.app, lane.operation, lane.paused_until - now)
 
-    async def _recover(self, reached: _Lane) -> None:
+    async def _recover(self, reached: Line) -> None:
         """The ledger answers again: report every lane's slots, then use it again."""
         outage = self._clock() - (self._down_since or 0.0)
         self._down_since = None
@@ -403,21 +309,21 @@ class SharedBudget:
             self._fallback = None
 
     @asynccontextmanager
-    async def _fallback_slot(self, lane: _Lane, urgent: bool) -> AsyncIterator[None]:
+    async def _fallback_slot(self, lane: Line, urgent: bool) -> AsyncIterator[None]:
         """A slot of the local fallback, reported to the ledger once it is back."""
         fallback = self._fallback
         if fallback is None:  # the ledger came back meanwhile: a one-off local share
             fallback = RateBudget(self._qps / max(1, self._members), clock=self._clock)
         async with fallback.slot(lane.app, lane.operation, urgent=urgent):
             slot = f"{self.holder}|{next(self._counter):012d}"
-            lane.carries[slot] = _Pending(None, known=False)
+            lane.carries[slot] = Pending(None, known=False)
             self.stats.fallback_granted += 1
             try:
                 yield
             finally:
                 # Still unsent: the ledger learns of it as a finished slot; else it knows it.
                 known = slot not in lane.carries
-                lane.carries[slot] = _Pending(self._clock(), known=known)
+                lane.carries[slot] = Pending(self._clock(), known=known)
                 await self._report(lane)
 
 

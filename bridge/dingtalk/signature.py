@@ -5,6 +5,11 @@ msg=timestamp + "\\n" + appSecret))`` and sends ``timestamp`` (epoch ms) and ``s
 headers. The inbound HTTP adapter calls ``verify`` before it reads the body; the
 emulator calls ``sign`` to produce callbacks a real bridge accepts.
 
+Card callbacks over HTTP (§13.1) are signed differently when their registration has
+an ``apiSecret``: ``x-ddpaas-signature = base64(HMAC_SHA256(key=apiSecret,
+msg=str(timestamp)))`` with ``x-ddpaas-signature-timestamp``; ``card_sign`` and
+``verify_card`` are that pair, with the same window.
+
 The signature covers the timestamp and nothing else, so a captured ``timestamp``/``sign``
 pair would carry any body for the rest of its hour. ``ReplayGuard`` remembers, per
 assistant and in memory, which message each pair came with, and refuses the pair with
@@ -20,7 +25,7 @@ from collections import OrderedDict
 
 from bridge.errors import InboundError
 
-__all__ = ["DEFAULT_WINDOW_S", "ReplayGuard", "sign", "verify"]
+__all__ = ["DEFAULT_WINDOW_S", "ReplayGuard", "card_sign", "sign", "verify", "verify_card"]
 
 #: DingTalk rejects timestamps more than one hour away from now; so do we.
 DEFAULT_WINDOW_S = 3600.0
@@ -29,6 +34,12 @@ DEFAULT_WINDOW_S = 3600.0
 def sign(timestamp_ms: str | int, secret: str) -> str:
     """The ``sign`` header DingTalk sends with a callback stamped ``timestamp_ms``."""
     return _signature(timestamp_ms, secret)
+
+
+def card_sign(timestamp_ms: str | int, api_secret: str) -> str:
+    """The ``x-ddpaas-signature`` of a card callback stamped ``timestamp_ms`` (§13.1)."""
+    digest = hmac.new(api_secret.encode(), str(timestamp_ms).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def _signature(timestamp_ms: str | int, secret: str) -> str:
@@ -53,14 +64,37 @@ def verify(
     """
     if not timestamp or not sign:
         raise InboundError("missing timestamp or sign header", status=401)
+    _check(sign, _signature(_stamp(timestamp, now_ms, window_s), secret))
+
+
+def verify_card(
+    timestamp: str | None,
+    signature: str | None,
+    api_secret: str,
+    *,
+    now_ms: int,
+    window_s: float = DEFAULT_WINDOW_S,
+) -> None:
+    """Accept a card callback's ``x-ddpaas-signature(-timestamp)`` or raise 401, as
+    ``verify`` does for robot callbacks (window, constant-time compare)."""
+    if not timestamp or not signature:
+        raise InboundError("missing x-ddpaas-signature or its timestamp", status=401)
+    _check(signature, card_sign(_stamp(timestamp, now_ms, window_s), api_secret))
+
+
+def _stamp(timestamp: str, now_ms: int, window_s: float) -> str:
+    """``timestamp`` if it is an integer within the window of ``now_ms``; else 401."""
     try:
         stamp = int(timestamp)
     except ValueError:
         raise InboundError("timestamp is not an integer", status=401) from None
     if abs(now_ms - stamp) > window_s * 1000:
         raise InboundError("timestamp is outside the accepted window", status=401)
-    expected = _signature(timestamp, secret).encode("ascii")
-    if not hmac.compare_digest(expected, sign.encode("utf-8", "replace")):
+    return timestamp
+
+
+def _check(given: str, expected: str) -> None:
+    if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace")):
         raise InboundError("bad signature", status=401)
 
 

@@ -9,6 +9,10 @@ Routes (Starlette):
   another ``msgId`` is a replay and a 401 too (``signature.ReplayGuard``).
 - ``POST /dingtalk/{assistant}/action``: an AI-assistant action posted over HTTP; DingTalk
   signs nothing here, so it needs the configured bearer token (the action YAML sends it).
+- ``POST /dingtalk/{assistant}/card``: a card callback (a stop button pressed, §13),
+  enabled by ``[chat] card_callback_secret``: ``x-ddpaas-signature`` must verify against
+  it (one-hour window) before the body is read, and a pair seen with another card is a
+  replay; the press goes to ``stop`` (``card_callback``) and is answered at once.
 - ``POST /v1/push``: run a prompt and send the answer to a user or a group (proactive
   mode, ``bridge.inbound.push``); needs the push bearer token. The answer is 200 only
   when it was delivered; otherwise 502 (or 422 when no surface can reach the target)
@@ -54,9 +58,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.admission import Admission, Outcome
 from bridge.config import AssistantConfig
-from bridge.dingtalk.signature import ReplayGuard, verify
+from bridge.dingtalk.signature import ReplayGuard, verify, verify_card
 from bridge.errors import InboundError, LLMError, PlatformError
 from bridge.inbound.boundary import ContainedRequests, learn
+from bridge.inbound.card_callback import ACK, Stop, pressed, read_card_callback
 from bridge.inbound.fields import ACTION, BOT_MESSAGE, PUSH, Rules, checked
 from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
 from bridge.inbound.push import PushRequest, read_push_request
@@ -77,17 +82,20 @@ class AssistantDoor:
     action_token: str | None
     robot_code: str | None = None
     display_names: tuple[str, ...] = ()  # whose @mention leaves the text (inbound.mentions)
+    card_secret: str | None = None  # the apiSecret of its card callback registration
 
     @classmethod
     def from_config(cls, assistant: AssistantConfig) -> AssistantDoor:
         """The door of a configured assistant, its secrets unwrapped."""
         token = assistant.action_token
+        card = assistant.chat.card_callback_secret
         return cls(
             name=assistant.name,
             client_secret=assistant.client_secret.get_secret_value(),
             action_token=token.get_secret_value() if token is not None else None,
             robot_code=assistant.robot,
             display_names=assistant.display_names,
+            card_secret=card.get_secret_value() if card is not None else None,
         )
 
 
@@ -119,16 +127,19 @@ def create_http_app(
     on_fatal: Callable[[BaseException], None] | None = None,
     readiness: Callable[[], Readiness] | None = None,
     metrics: Callable[[], bytes] | None = None,
+    stop: Stop | None = None,
 ) -> Starlette:
     """The Starlette app of bridge's HTTP doors.
 
     ``on_fatal`` is told of a ``BaseException`` (not cancellation) a request raised, so
     the service can stop (``boundary``). ``health``, ``readiness`` and ``metrics`` answer
-    the probes (without the last two, ``/readyz`` and ``/metrics`` are 404).
+    the probes (without the last two, ``/readyz`` and ``/metrics`` are 404). ``stop``
+    takes the stop button's presses.
     """
     probes = Probes(health=health, readiness=readiness, metrics=metrics)
     rules = Rules(reply_hosts=reply_hosts)
     guards = {name: ReplayGuard() for name in assistants}
+    card_guards = {name: ReplayGuard() for name in assistants}
 
     async def read(request: Request) -> dict[str, Any]:
         return read_json(await _read_body(request, max_body_bytes, body_timeout), "body")
@@ -152,6 +163,21 @@ def create_http_app(
         guards[door.name].check(stamp, signature, str(body["msgId"]), now_ms=now_ms)
         _admitted(await accept(turn))
         return JSONResponse({"msgtype": "empty"})
+
+    async def card(request: Request) -> Response:
+        door = _door(assistants, request)
+        if door.card_secret is None:
+            raise InboundError("HTTP card callbacks are not enabled for this assistant", status=404)
+        stamp = request.headers.get("x-ddpaas-signature-timestamp") or ""
+        signature = request.headers.get("x-ddpaas-signature") or ""
+        now_ms = int(clock() * 1000)
+        verify_card(stamp, signature, door.card_secret, now_ms=now_ms)
+        pressing = read_card_callback(await read(request))
+        named = pressing.out_track_id or pressing.conversation_token or ""
+        card_guards[door.name].check(stamp, signature, named, now_ms=now_ms)
+        if stop is not None:
+            await pressed(pressing, stop)
+        return JSONResponse(ACK)
 
     async def action(request: Request) -> Response:
         door = _door(assistants, request)
@@ -210,6 +236,7 @@ def create_http_app(
         routes=[
             Route("/dingtalk/{assistant}/robot", robot, methods=["POST"]),
             Route("/dingtalk/{assistant}/action", action, methods=["POST"]),
+            Route("/dingtalk/{assistant}/card", card, methods=["POST"]),
             Route("/v1/push", push_route, methods=["POST"]),
             *probe_routes(lambda: probes),
         ],

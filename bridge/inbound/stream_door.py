@@ -1,4 +1,4 @@
-"""The Stream door: a frame of the bot topic or the AI-action topic → a Turn, and its ACK.
+"""The Stream door: a bot or AI-action frame → a Turn, a card callback → a stop; the ACK.
 
 ``StreamClient`` (``stream``) speaks the protocol and hands each CALLBACK frame of
 ``TOPICS`` to a ``StreamDoor``, whose return value is the frame's ACK:
@@ -9,6 +9,9 @@
   ``body`` is the JSON string of the action's parameters (§6.5). The ACK carries the
   action's HTTP response: ``{"response": {"statusLine", "headers", "body"}}`` with
   status 200 and the body ``{"accepted": true}``; the answer itself streams later.
+- ``CARD_TOPIC`` (``/v1.0/card/instances/callback``): a card's button was pressed
+  (§13); the stop button's press goes to ``stop`` (``bridge.inbound.card_callback``)
+  and the ACK's data is ``{"response": {"success": true}}``, sent at once.
 
 The frame's data is read bounded and checked field by field (``sanitize``, ``fields``):
 wrong types, bad ids, reply URLs off the allow-list and absurd numbers are an
@@ -31,19 +34,28 @@ from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
 from bridge.inbound.boundary import learn
 from bridge.inbound.busy import BusyNotice
+from bridge.inbound.card_callback import ACK, CARD_TOPIC, Stop, pressed, read_card_callback
 from bridge.inbound.fields import ACTION, BOT_MESSAGE, GRAPH_REQUEST, Rules, checked
 from bridge.inbound.payloads import turn_from_action, turn_from_bot_message
 from bridge.inbound.sanitize import read_json
 from bridge.inbound.stream import Frame, Reply
 from bridge.turn import Turn
 
-__all__ = ["ACTION_TOPIC", "BOT_TOPIC", "TOPICS", "StreamDoor", "action_response", "read_frame"]
+__all__ = [
+    "ACTION_TOPIC",
+    "BOT_TOPIC",
+    "CARD_TOPIC",
+    "TOPICS",
+    "StreamDoor",
+    "action_response",
+    "read_frame",
+]
 
 log = logging.getLogger(__name__)
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 ACTION_TOPIC = "/v1.0/graph/api/invoke"
-TOPICS = (BOT_TOPIC, ACTION_TOPIC)
+TOPICS = (BOT_TOPIC, ACTION_TOPIC, CARD_TOPIC)
 
 Accept = Callable[[Turn], Awaitable[Admission]]
 
@@ -107,7 +119,8 @@ def read_frame(
 class StreamDoor:
     """The frame handler of one assistant's Stream connection (of ``TOPICS``).
 
-    ``busy`` tells a sender to come back later when the pipeline is full (``busy``).
+    ``busy`` tells a sender to come back later when the pipeline is full (``busy``);
+    ``stop`` takes the stop button's presses (None: they are answered and ignored).
     """
 
     def __init__(
@@ -120,8 +133,10 @@ class StreamDoor:
         busy: BusyNotice | None = None,
         clock: Callable[[], float] = time.time,
         display_names: Sequence[str] = (),
+        stop: Stop | None = None,
     ) -> None:
         self._assistant = assistant
+        self._stop = stop
         self._robot_code = robot_code
         self._display_names = tuple(display_names)
         self._accept = accept
@@ -131,6 +146,11 @@ class StreamDoor:
 
     async def __call__(self, frame: Frame) -> Reply:
         """Turn ``frame`` into work for ``accept``; the return value is its ACK."""
+        if frame.topic == CARD_TOPIC:
+            action = read_card_callback(read_json(frame.data, "frame data"))
+            if self._stop is not None:
+                await pressed(action, self._stop)
+            return Reply(data={"response": ACK})
         turn, reply = read_frame(
             frame,
             assistant=self._assistant,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.dingtalk.signature import ReplayGuard, sign, verify
+from bridge.dingtalk.signature import ReplayGuard, card_sign, sign, verify, verify_card
 from bridge.errors import InboundError
 
 STAMP = "1577262236757"
@@ -105,3 +105,24 @@ def test_replay_guard_forgets_pairs_outside_the_window_and_stays_bounded() -> No
     assert len(guard) == 3
     guard.check("9999999999999", "later", "m9", now_ms=int(STAMP) + 60_000)
     assert len(guard) == 1
+
+
+def test_card_signature_matches_the_contract_vector() -> None:
+    """§13.1: base64(HMAC-SHA256(apiSecret, str(timestamp))), computed locally."""
+    assert card_sign(1577262236757, "this is a secret") == (
+        "cviWWKk4OPwVpK0VGNkvThhQ7PXwQPYvJhM+/YVA1VI="
+    )
+
+
+def test_card_callbacks_verify_within_the_window_only() -> None:
+    """A good pair passes; a bad signature, a stale stamp or no header is a 401."""
+    now = 1_700_000_000_000
+    verify_card(str(now), card_sign(now, "k"), "k", now_ms=now + 1000)
+    for stamp, signature in (
+        (str(now), card_sign(now, "other")),
+        (str(now - 2 * 3600 * 1000), card_sign(now - 2 * 3600 * 1000, "k")),
+        (None, card_sign(now, "k")),
+    ):
+        with pytest.raises(InboundError) as refused:
+            verify_card(stamp, signature, "k", now_ms=now)
+        assert refused.value.status == 401

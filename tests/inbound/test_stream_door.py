@@ -57,9 +57,13 @@ def graph_request(**params: Any) -> dict[str, Any]:
 WAND = {"rawInput": " 总结一下 ", "userId": "u1", "unionId": "un1", "conversationToken": "ct_1"}
 
 
-def test_the_door_subscribes_to_the_bot_and_the_action_topic() -> None:
-    """TOPICS are the two documented topics (§6.2)."""
-    assert TOPICS == ("/v1.0/im/bot/messages/get", "/v1.0/graph/api/invoke")
+def test_the_door_subscribes_to_the_bot_the_action_and_the_card_topic() -> None:
+    """TOPICS are the documented topics bridge reads (§6.2, §13.1)."""
+    assert TOPICS == (
+        "/v1.0/im/bot/messages/get",
+        "/v1.0/graph/api/invoke",
+        "/v1.0/card/instances/callback",
+    )
 
 
 def test_bot_frame_becomes_a_turn_acked_with_a_null_response() -> None:

@@ -240,6 +240,13 @@ class ServeConfig(_Model):
     grace_period: NonNegativeFloat = 20.0
     state: str = "bridge-state.sqlite3"
     prompts_dir: str = "prompts"
+    # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
+    header_timeout: PositiveFloat = 10.0
+    body_timeout: PositiveFloat = 10.0
+    max_connections: PositiveInt = 512
+    max_requests: PositiveInt = 64
+    stream_max_frame_bytes: Annotated[int, Field(ge=64 * 1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    busy_reply: Annotated[str, Field(min_length=1)] = "（当前提问较多，请稍后再试）"
     # The Turn journal (README, "State"): bounds, and what happens after a crash.
     max_queued_per_conversation: PositiveInt = 20
     max_queued: PositiveInt = 2000
@@ -253,15 +260,6 @@ class ServeConfig(_Model):
     state_prefix: Annotated[str, Field(min_length=1, max_length=64)] = "bridge:"
     takeover_interval: Annotated[float, Field(ge=0.1)] = 5.0
     log_format: Literal["text", "json"] = "text"
-    # Limits of the doors (README, "Limits"): no client, slow or hostile, takes the service.
-    header_timeout: PositiveFloat = 10.0
-    body_timeout: PositiveFloat = 10.0
-    max_connections: PositiveInt = 512
-    max_requests: PositiveInt = 64
-    stream_max_frame_bytes: Annotated[int, Field(ge=64 * 1024, le=16 * 1024 * 1024)] = (
-        1024 * 1024
-    )
-    busy_reply: Annotated[str, Field(min_length=1)] = "（当前提问较多，请稍后再试）"
 
     @field_validator("push_token")
     @classmethod

@@ -9,8 +9,8 @@ assistant's ``AccessTokenProvider`` for a token, which fetches only when the cac
 due for refresh (``token_refresh_margin`` before it expires) or was refused, so a healthy
 service makes no extra calls. A failed fetch is logged once (and again when the reason
 changes), ``/readyz`` says the assistant has no valid access token, and the next round
-tries again, the pause doubling while a refusal lasts (up to ``MAX_INTERVAL``); the
-first success makes it ready again. Nothing here ever stops the service.
+tries again after ``interval``, then after twice as long each time while a refusal
+lasts (up to ``MAX_INTERVAL``); the first success makes it ready again. Nothing here ever stops the service.
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ async def watch_tokens(
 ) -> None:
     """Forever: keep every assistant's token fresh, logging refusals; ends by cancellation."""
     failing: dict[str, str] = {}
-    pause = interval
+    streak = 0  # rounds in a row in which some fetch failed
     while True:
-        # A round every ``pause`` s from the start: start-up fetched (or will fetch) on
-        # demand, and the doors' first messages need not share the moment with a check.
-        await anyio.sleep(pause)
+        # The first round one interval after the start: start-up fetched (or will fetch)
+        # on demand, and the doors' first messages need not share the moment with a check.
+        pause = interval * 2 ** max(0, streak - 1)
+        await anyio.sleep(min(max(interval, MAX_INTERVAL), pause))
         for name, tokens in providers.items():
             try:
                 await tokens.get()
@@ -56,4 +57,4 @@ async def watch_tokens(
             else:
                 if failing.pop(name, None) is not None:
                     log.warning("assistant %s has a valid access token again", name)
-        pause = min(max(interval, MAX_INTERVAL), pause * 2) if failing else interval
+        streak = min(streak + 1, 16) if failing else 0

@@ -62,7 +62,8 @@ async def test_serve_json_logs_are_json_lines_with_the_replys_ids(
         assert line["conversation"] == "cid-alice", line
     [failed] = [line for line in lines if line["message"].startswith("model stream failed")]
     assert failed["message"] == (
-        f"model stream failed: model endpoint {model_url} closed the connection mid-answer"
+        f"model stream failed (interrupted): model endpoint {model_url}"
+        " closed the connection mid-answer"
     )
     assert failed["level"] == "WARNING"
     assert failed["reply"]

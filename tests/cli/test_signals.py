@@ -45,6 +45,14 @@ async def test_serve_exits_130_on_ctrl_c(emulator: RunningEmulator, tmp_path: Pa
     assert "Traceback" not in stderr
 
 
+async def _ready(http: httpx2.AsyncClient, base: str) -> None:
+    """Wait for the sandbox's /readyz: a message sent before its Stream connections are
+    up would find no connection to be delivered on."""
+    with anyio.fail_after(30):
+        while (await http.get(f"{base}/readyz")).status_code != 200:
+            await anyio.sleep(0.05)
+
+
 async def test_dev_ctrl_c_mid_reply_closes_it_then_stops_the_emulator() -> None:
     """Ctrl-C in `bridge dev` while a reply streams: it is closed, then all stops, exit 130."""
     async with (
@@ -53,6 +61,7 @@ async def test_dev_ctrl_c_mid_reply_closes_it_then_stops_the_emulator() -> None:
     ):
         base = _url(await dev.line(lambda text: "chat page" in text, stdout=True))
         control = EmulatorControl(http, base)
+        await _ready(http, base)
         speed = {"ttft": 0.05, "tokens_per_second": 40}
         (await http.put(f"{base}/_emulator/model/speed", json=speed)).raise_for_status()
         last: dict[str, MessageView] = {}

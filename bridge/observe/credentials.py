@@ -10,7 +10,8 @@ due for refresh (``token_refresh_margin`` before it expires) or was refused, so 
 service makes no extra calls. A failed fetch is logged once (and again when the reason
 changes), ``/readyz`` says the assistant has no valid access token, and the next round
 tries again after ``interval``, then after twice as long each time while a refusal
-lasts (up to ``MAX_INTERVAL``); the first success makes it ready again. Nothing here ever stops the service.
+lasts (up to ``MAX_INTERVAL``); the first success makes it ready again. Nothing here
+ever stops the service.
 """
 
 from __future__ import annotations

@@ -49,7 +49,9 @@ async def _ready(http: httpx2.AsyncClient, base: str) -> None:
     """Wait for the sandbox's /readyz: a message sent before its Stream connections are
     up would find no connection to be delivered on."""
     with anyio.fail_after(30):
-        while (await http.get(f"{base}/readyz")).status_code != 200:
+        while True:
+            if (await http.get(f"{base}/readyz")).status_code == 200:
+                return
             await anyio.sleep(0.05)
 
 

@@ -14,14 +14,22 @@ awaits ``Pipeline.accept``; the ``Admission`` tells it how to answer the sender:
   503: not ACKed 200, so DingTalk may redeliver).
 
 The door decides what each means on its wire; the pipeline only decides which it is.
+
+A Turn answered directly, with no journal (a push), is held to the same bounds
+(``IntakeLimits``) by ``Places``: past them it is ``Refused`` (BUSY) before anything runs.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Admission", "Outcome"]
+from bridge.errors import InboundError
+
+__all__ = ["Admission", "IntakeLimits", "Outcome", "Places", "Refused"]
 
 
 class Outcome(StrEnum):
@@ -49,3 +57,62 @@ class Admission:
 
 
 ACCEPTED = Admission(Outcome.ACCEPTED)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """How much may wait, and what happens to what waited too long (``[serve]`` keys)."""
+
+    per_conversation: int = 20
+    total: int = 2000
+    retry_after: float = 10.0
+    replay_max_age: float = 3600.0
+    lost_notice: str = "（抱歉，服务重启，这条消息的回答已丢失，请重新提问）"
+
+
+class Refused(InboundError):
+    """A Turn answered directly that the pipeline did not take; ``admission`` says why."""
+
+    def __init__(self, admission: Admission) -> None:
+        status = 429 if admission.outcome is Outcome.BUSY else 503
+        super().__init__(admission.reason, status=status)
+        self.admission = admission
+
+
+class Places:
+    """The Turns answered directly (pushes) in progress, per conversation and in all.
+
+    A push holds its place from the moment it is taken until its answer ends, waiting
+    for a reply slot or running, like a journaled Turn holds its journal entry; so the
+    same ``IntakeLimits`` bound both. ``others`` is how many journaled Turns already
+    count against ``total``.
+    """
+
+    def __init__(self, limits: IntakeLimits) -> None:
+        self._limits = limits
+        self._held: Counter[str] = Counter()
+
+    def admit(self, conversation: str, *, others: int) -> Admission:
+        """ACCEPTED when one more push fits in ``conversation``; BUSY and why when not."""
+        limits = self._limits
+        if self._held[conversation] >= limits.per_conversation:
+            reason = f"{limits.per_conversation} pushes to this conversation run already"
+        elif self._held.total() + others >= limits.total:
+            reason = f"{limits.total} messages wait already"
+        else:
+            return ACCEPTED
+        return Admission(Outcome.BUSY, reason, retry_after=limits.retry_after)
+
+    @contextmanager
+    def held(self, conversation: str, *, others: int) -> Iterator[None]:
+        """Hold a place in ``conversation`` for the block; ``Refused`` when none is free."""
+        admission = self.admit(conversation, others=others)
+        if not admission.taken:
+            raise Refused(admission)
+        self._held[conversation] += 1
+        try:
+            yield
+        finally:
+            self._held[conversation] -= 1
+            if not self._held[conversation]:
+                del self._held[conversation]

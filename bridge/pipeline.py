@@ -47,10 +47,12 @@ With a shared store a stop for a reply running elsewhere goes through the store'
 ``StopMailbox``.
 
 ``answer`` runs one Turn at once with no journal (``bridge send``, the push API: their
-caller waits for the result and sees a failure). Shutdown: ``stop_intake`` refuses new
-Turns, ``drain`` waits for the queued and running ones up to a grace period, and leaving
-the ``async with`` block cancels the rest, whose relays still close their messages
-(shielded, bounded); their journal entries stay for the next start.
+caller waits for the result and sees a failure); it holds a place under the same bounds
+until it ends, and past them is ``Refused`` (BUSY) before anything runs. Shutdown:
+``stop_intake`` refuses new Turns, ``drain`` waits for the queued and running ones up
+to a grace period, and leaving the ``async with`` block cancels the rest, whose relays
+still close their messages (shielded, bounded); their journal entries stay for the next
+start.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from bridge.admission import ACCEPTED, Admission, Outcome
+from bridge.admission import ACCEPTED, Admission, IntakeLimits, Outcome, Places, Refused
 from bridge.answerer import (
     Answerer,
     AnswerSource,
@@ -98,17 +100,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeLimits:
-    """How much may wait, and what happens to what waited too long (``[serve]`` keys)."""
-
-    per_conversation: int = 20
-    total: int = 2000
-    retry_after: float = 10.0
-    replay_max_age: float = 3600.0
-    lost_notice: str = "（抱歉，服务重启，这条消息的回答已丢失，请重新提问）"
 
 
 @dataclass
@@ -177,6 +168,7 @@ class Pipeline:
         self._store = store
         self._memory = memory
         self._intake = intake or IntakeLimits()
+        self._places = Places(self._intake)
         self._owner = owner
         self._clock = clock
         self._lanes = Lanes(store, owner, self.stats, run=self._run, read=self._job, clock=clock)
@@ -394,5 +386,13 @@ class Pipeline:
     # ------------------------------------------------------------------ direct
 
     async def answer(self, turn: Turn) -> RelayResult | None:
-        """Answer one Turn now (no journal, no queue); None when no surface can reach it."""
-        return await self._answerer.answer(turn)
+        """Answer one Turn now (no journal, no queue); None when no surface can reach it.
+
+        ``Refused`` (BUSY) past the bounds, counting this process's journaled Turns too."""
+        try:
+            with self._places.held(turn.conversation_key, others=self.stats.journaled):
+                return await self._answerer.answer(turn)
+        except Refused as exc:
+            self.stats.busy += 1
+            log.warning("refused a push to %s: %s", turn.conversation_key, exc.message)
+            raise

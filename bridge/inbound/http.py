@@ -16,7 +16,7 @@ Routes (Starlette):
 - ``POST /v1/push``: run a prompt and send the answer to a user or a group (proactive
   mode, ``bridge.inbound.push``); needs the push bearer token. The answer is 200 only
   when it was delivered; otherwise 502 (or 422 when no surface can reach the target)
-  with the reason.
+  with the reason, or 429 with ``Retry-After`` past the pipeline's bounds (nothing ran).
 - ``GET /healthz``, ``/readyz`` and ``/metrics``: liveness with counters, readiness with
   its reasons, Prometheus metrics (``bridge.observe.routes``). They need no token, are
   never held back by the request limit, and listen where the doors do (``[serve] host``).
@@ -56,7 +56,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge.admission import Admission, Outcome
+from bridge.admission import Admission, Outcome, Refused
 from bridge.config import AssistantConfig
 from bridge.dingtalk.signature import ReplayGuard, verify, verify_card
 from bridge.errors import InboundError, LLMError, PlatformError
@@ -205,6 +205,9 @@ def create_http_app(
         pushed = read_push_request(body, assistants)
         try:
             result = await push(pushed)
+        except Refused as exc:  # past the bounds: answered like a busy door, nothing ran
+            _admitted(exc.admission)
+            raise
         except (PlatformError, LLMError) as exc:
             log.warning("push to %s failed: %s", pushed.to, exc)
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=502)

@@ -2,7 +2,7 @@
 
 A real bridge (serve's wiring) against the emulator, with room for one waiting message
 per conversation and a model that stalls, so the third message of a conversation is
-refused as busy.
+refused as busy; a push, answered with no queue, holds its place until it ends.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 
 from bridge.emulator.model.script import ModelFault
-from tests.serve.conftest import ACTION_TOKEN, Served, streaming_in
+from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, Served, streaming_in
 
 BUSY = "（忙，请稍后再问）"
 TIGHT = {"max_queued_per_conversation": 1, "busy_reply": BUSY, "busy_retry_after": 7.0}
@@ -69,3 +70,47 @@ async def test_a_busy_http_action_is_429_with_retry_after(serve: Callable[..., A
     assert statuses[0] == 200
     assert statuses[-1] == 429
     assert retry_after == "7"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("bounds", "second", "reason"),
+    [
+        ({"max_queued_per_conversation": 1}, "user:union-alice", "run already"),
+        ({"max_queued": 1}, "group:cid-group", "wait already"),
+    ],
+    ids=["per-conversation", "total"],
+)
+async def test_a_push_past_the_bounds_is_429_and_runs_nothing(
+    serve: Callable[..., Any], bounds: dict[str, Any], second: str, reason: str
+) -> None:
+    """A push past the bounds is 429 with Retry-After; no model call, no message."""
+    settings = {**bounds, "busy_retry_after": 7.0, "stream": False}
+    async with serve(serve=settings) as served, anyio.create_task_group() as tg:
+        stall(served)
+        url = f"{served.bridge.http_url}/v1/push"
+        auth = {"Authorization": f"Bearer {PUSH_TOKEN}"}
+        statuses: list[int] = []
+
+        async def push(to: str, prompt: str) -> None:
+            response = await served.http.post(url, json={"to": to, "prompt": prompt}, headers=auth)
+            statuses.append(response.status_code)
+
+        tg.start_soon(push, "user:union-alice", "第一个 [[len=500]]")
+        await streaming_in(served.control, "cid-alice", 0.0)
+        refused = await served.http.post(url, json={"to": second, "prompt": "第二个"}, headers=auth)
+        requests = served.model.requests
+        bot = [
+            m
+            for cid in ("cid-alice", "cid-group")
+            for m in await served.control.transcript(cid)
+            if m.sender_kind == "bot"
+        ]
+        served.model.release_stalls()
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "7"
+    assert reason in refused.json()["error"]
+    assert requests == 1
+    assert len(bot) == 1
+    assert statuses == [200]
+    assert served.bridge.pipeline.stats.busy == 1

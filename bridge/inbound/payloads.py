@@ -40,12 +40,11 @@ wrong; the caller answers with that status and nothing else happens.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from bridge.admission import Admission, Outcome
 from bridge.errors import InboundError
 from bridge.inbound.mentions import bot_mentioned, strip_own_mentions, strip_own_mentions_in
 from bridge.turn import (
@@ -60,17 +59,6 @@ from bridge.turn import (
     Webhook,
     text_of,
 )
-
-
-def parse_json_object(raw: str | bytes, what: str) -> dict[str, Any]:
-    """Parse ``raw`` as a JSON object, or fail with a 400 that names ``what``."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InboundError(f"{what} is not valid JSON: {exc}", status=400) from exc
-    if not isinstance(value, dict):
-        raise InboundError(f"{what} must be a JSON object", status=400)
-    return value
 
 
 def turn_from_bot_message(
@@ -175,7 +163,7 @@ def turn_from_action(
     conversation_type = _action_conversation_type(
         open_conversation_id, mentioned=said.found, reply_mode=bool(token or webhook_url)
     )
-    key = open_conversation_id or f"wand:{union_id or user_id or token}"
+    key = open_conversation_id or f"wand:{union_id or user_id or _token_key(token)}"
     delivery = _optional_str(params, "msgId") or token
     return Turn(
         assistant=assistant,
@@ -201,6 +189,12 @@ def turn_from_action(
     )
 
 
+def _token_key(token: str | None) -> str:
+    """A conversationToken as part of a key: its hash, since keys reach the state store
+    and the logs, and the token itself is a credential that answers into the chat."""
+    return "tok-" + hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""
+
+
 def _action_conversation_type(
     open_conversation_id: str | None, *, mentioned: bool, reply_mode: bool
 ) -> ConversationType:
@@ -209,38 +203,6 @@ def _action_conversation_type(
         return ConversationType.GROUP if mentioned else ConversationType.SINGLE
     # Outside IM: the magic wand, unless nothing but a unionId can answer (a user).
     return ConversationType.MAGIC_WAND if reply_mode else ConversationType.SINGLE
-
-
-def require_taken(admission: Admission) -> None:
-    """Refuse a Turn the pipeline did not take: 429 past a queue bound, 503 when closing."""
-    if admission.outcome is Outcome.BUSY:
-        raise InboundError(admission.reason or "too many messages waiting", status=429)
-    if admission.outcome in (Outcome.CLOSED, Outcome.UNAVAILABLE):
-        raise InboundError(admission.reason or "bridge is shutting down", status=503)
-
-
-def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
-    """True when ``url`` is http(s) and its host (with port, if any) is on ``allowed``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return False
-    host = parts.hostname.lower()
-    with_port = f"{host}:{parts.port}" if parts.port else host
-    return host in allowed or with_port in allowed
-
-
-def check_reply_hosts(turn: Turn, allowed: tuple[str, ...]) -> None:
-    """Refuse (400) a Turn whose webhook URLs point off the allow-list.
-
-    A webhook URL is followed with a POST of the answer: a forged or misdirected message
-    must never make bridge send data to a host that is not DingTalk's (or the emulator's).
-    """
-    for webhook in (turn.handles.robot_webhook, turn.handles.ai_webhook):
-        if webhook is not None and not host_allowed(webhook.url, allowed):
-            raise InboundError("sessionWebhook host is not on the allow-list", status=400)
 
 
 _MEDIA_TYPES = {

@@ -12,7 +12,8 @@ them through its constructor. ``Bridge`` is an async context manager:
   gone are closed, and their journaled Turns are answered;
 - ``serve`` runs the doors (a Stream connection per assistant and/or the HTTP server)
   until cancelled or ``stop`` is called (SIGTERM); the doors of ``bridge.inbound`` turn
-  what they receive into Turns and hand them to the pipeline. Beside them, every
+  what they receive into Turns and hand them to the pipeline, and a stop button's press
+  to its ``stops`` (``bridge.doors``). Beside them, every
   ``[serve] takeover_interval`` seconds, ``take_over`` adopts the work of instances that
   are gone (several instances on Redis; or a killed ``bridge send``) and checks that
   every lane of this process has a worker; and ``watch_tokens`` keeps each assistant's
@@ -42,16 +43,15 @@ from bridge.config import AssistantConfig, Config
 from bridge.conversation.media import MediaReader
 from bridge.delivery.factory import SurfaceFactory
 from bridge.delivery.relay import RelayResult
-from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.media import MediaFetcher
 from bridge.dingtalk.operations import Operation
+from bridge.dingtalk.shared_budget import open_budget
+from bridge.doors import stop_mailbox, stream_client
 from bridge.errors import ConfigError, StateError
-from bridge.inbound.busy import webhook_notice
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
 from bridge.inbound.stream import StreamClient
-from bridge.inbound.stream_door import TOPICS, StreamDoor
 from bridge.llm.source import LLMSource, create_openai_client
 from bridge.llm.tokens import (
     Encodings,
@@ -147,7 +147,8 @@ class Bridge:
         self.http = await self._stack.enter_async_context(
             httpx2.AsyncClient(timeout=config.dingtalk.timeout, limits=limits)
         )
-        self.budget = RateBudget(config.dingtalk.qps_per_api, observer=self.metrics)
+        # Shared by every instance on the Redis of [serve] state, else this process's.
+        self.budget = await self._stack.enter_async_context(open_budget(config, self.metrics))
         runtimes: dict[str, AssistantRuntime] = {}
         for assistant in config.assistants:
             runtimes[assistant.name] = self._runtime(assistant, encodings)
@@ -168,6 +169,7 @@ class Bridge:
                 owner=self.membership.id,
                 clock=self._clock,
                 observer=self.metrics,
+                stop_mailbox=stop_mailbox(self.store),
             )
         )
         self.report = Report(
@@ -224,7 +226,8 @@ class Bridge:
         self.factories[assistant.name] = factory
         encoding = encodings.for_model(assistant.llm.model, assistant.llm)
         openai_client = create_openai_client(assistant.llm, self._env, self.http)
-        per_call = self.budget.interval(assistant.client_id, Operation.AI_UPDATE)
+        # Read live: a shared budget's share changes as instances come and go.
+        per_call = partial(self.budget.interval, assistant.client_id, Operation.AI_UPDATE)
         media = self.config.media
         fetcher = MediaFetcher(
             lambda code, robot: client.message_file_url(code, robot_code=robot), self.http, media
@@ -243,7 +246,7 @@ class Bridge:
             ),
             shorten=partial(halve_history, encoding),
             build_surface=factory.build,
-            budget_interval=lambda live: per_call * live,
+            budget_interval=lambda live: per_call() * live,
             read_user=MediaReader(fetcher.picture, media, vision=assistant.llm.vision).user_message,
         )
 
@@ -297,7 +300,15 @@ class Bridge:
         async with anyio.create_task_group() as tg:
             if serve.stream:
                 for assistant in self.config.assistants:
-                    stream = self._stream_client(assistant)
+                    stream = stream_client(
+                        assistant,
+                        config=self.config,
+                        http=self.http,
+                        client=self.clients[assistant.name],
+                        accept=self.pipeline.accept,
+                        stops=self.pipeline.stops,
+                        clock=self._clock,
+                    )
                     self.streams[assistant.name] = stream
                     tg.start_soon(stream.run)
             if serve.http:
@@ -338,6 +349,7 @@ class Bridge:
             on_fatal=self._fail,
             readiness=self.report.readiness,
             metrics=self.metrics.exposition,
+            stop=self.pipeline.stops.request,
         )
         limits = ServerLimits(
             header_timeout=serve.header_timeout,
@@ -352,28 +364,6 @@ class Bridge:
             log.info("HTTP doors listening on %s", url)
             task_status.started()
             await anyio.sleep_forever()
-
-    def _stream_client(self, assistant: AssistantConfig) -> StreamClient:
-        door = StreamDoor(
-            assistant=assistant.name,
-            robot_code=assistant.robot,
-            accept=self.pipeline.accept,
-            reply_hosts=self.config.dingtalk.reply_hosts,
-            busy=webhook_notice(
-                self.clients[assistant.name], self.config.serve.busy_reply, clock=self._clock
-            ),
-            clock=self._clock,
-            display_names=assistant.display_names,
-        )
-        return StreamClient(
-            self.http,
-            self.clients[assistant.name].open_stream,
-            client_id=assistant.client_id,
-            handler=door,
-            topics=TOPICS,
-            timeout=self.config.dingtalk.timeout,
-            max_frame_bytes=self.config.serve.stream_max_frame_bytes,
-        )
 
     # ---------------------------------------------------------------- proactive
 

@@ -17,6 +17,10 @@ one).
 Each ``[[assistants]]`` entry may override ``llm``, ``pacing``, ``delivery``, ``chat`` and
 ``notices`` (``bridge.config_chat``); the override is merged key by key over the
 top-level section, and every assistant ends up with complete, resolved settings of its own.
+
+Sections that stand alone live next to this module (``config_llm``, ``config_chat``,
+``config_media``), and so does the wording of validation errors (``config_errors``);
+every name is still imported from here.
 """
 
 from __future__ import annotations
@@ -39,11 +43,15 @@ from pydantic import (
 
 from bridge.config_chat import ChatConfig, NoticesConfig
 from bridge.config_env import resolve_env
+from bridge.config_errors import config_error
+from bridge.config_llm import DEFAULT_TOKEN_FACTORS, LLMConfig
 from bridge.config_media import MediaConfig
 from bridge.core.options import ReasoningMode
 from bridge.errors import ConfigError
 
 __all__ = [
+    "AI_TEMPLATE_SURFACES",
+    "DEFAULT_TOKEN_FACTORS",
     "AssistantConfig",
     "ChatConfig",
     "Config",
@@ -95,53 +103,6 @@ class DingTalkConfig(_Model):
             value = getattr(self, name)
             if not re.match(r"^https?://[^/\s]+", value):
                 raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
-        return self
-
-
-DEFAULT_TOKEN_FACTORS: Mapping[Literal["o200k_base", "cl100k_base"], float] = {
-    "cl100k_base": 2.0,
-    "o200k_base": 1.0,
-}
-"""cl100k stands in for every model without an encoding of its own: 2.0 covers the
-most any tokenizer measured counted (docs/tokens.md). o200k is picked only for OpenAI's
-models, whose own tokenizer it is."""
-
-
-class LLMConfig(_Model):
-    """The OpenAI-compatible model endpoint and how to sample from it."""
-
-    base_url: str = "https://api.openai.com/v1"
-    api_key: SecretStr | None = None
-    model: str = "gpt-4o-mini"
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    max_output_tokens: PositiveInt = 1024
-    context_tokens: PositiveInt = 16_000
-    idle_timeout: PositiveFloat = 30.0
-    deadline: PositiveFloat = 300.0
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
-    # The model takes pictures (image content parts); otherwise it gets "[图片]".
-    vision: bool = False
-    encoding: Literal["o200k_base", "cl100k_base"] | None = None
-    encodings: dict[str, Literal["o200k_base", "cl100k_base"]] = {}
-    fallback_encoding: Literal["o200k_base", "cl100k_base"] = "cl100k_base"
-    # Safety factor on tiktoken's counts, per encoding (README, "Token counting"): a
-    # model's own tokenizer may count more. Keys given are merged over these defaults.
-    token_factors: dict[
-        Literal["o200k_base", "cl100k_base"], Annotated[float, Field(ge=0.5, le=4.0)]
-    ] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_FACTORS))
-
-    @field_validator("token_factors")
-    @classmethod
-    def _factors_over_defaults(
-        cls, given: dict[Literal["o200k_base", "cl100k_base"], float]
-    ) -> dict[Literal["o200k_base", "cl100k_base"], float]:
-        return {**DEFAULT_TOKEN_FACTORS, **given}
-
-    @model_validator(mode="after")
-    def _budget_leaves_room(self) -> LLMConfig:
-        if self.max_output_tokens >= self.context_tokens:
-            raise ValueError("max_output_tokens must be smaller than context_tokens")
         return self
 
 
@@ -371,7 +332,7 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
     try:
         return Config.model_validate(resolved)
     except ValidationError as exc:
-        raise _config_error(exc, source, _merge_overrides(resolved)) from None
+        raise config_error(exc, source, _merge_overrides(resolved), Config) from None
 
 
 def _merge_overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -395,81 +356,3 @@ def _merge_overrides(raw: dict[str, Any]) -> dict[str, Any]:
                 merged[section] = {**base, **own}
         merged_assistants.append(merged)
     return {**raw, "assistants": merged_assistants}
-
-
-def _config_error(exc: ValidationError, source: str, data: Mapping[str, Any]) -> ConfigError:
-    error = exc.errors()[0]
-    location = tuple(str(part) for part in error["loc"])
-    key = _dotted(_readable_location(location, data))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        message = "unknown key"
-        close = _close_keys(location, data)
-        if close:
-            message += f" (did you mean {' or '.join(close)}?)"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind == "value_error":
-        # Our own validators' messages, written to be read as they are.
-        message = error["msg"].removeprefix("Value error, ")
-    else:
-        given = error.get("input")
-        shown = "" if isinstance(given, dict | list) else f", got {given!r}"
-        message = f"{error['msg'][0].lower()}{error['msg'][1:]}{shown}"
-        if _is_secret_location(location):
-            message = error["msg"]
-    more = exc.error_count() - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(message, file=source, key=key or None)
-
-
-def _readable_location(location: tuple[str, ...], data: Mapping[str, Any]) -> tuple[str, ...]:
-    """Drop pydantic's union branch names (``float``, ``constrained-float``…) from a path."""
-    readable: list[str] = []
-    node: Any = data
-    for part in location:
-        if isinstance(node, dict) and part in node:
-            readable.append(part)
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            readable.append(part)
-            node = node[int(part)]
-        elif isinstance(node, dict) and readable[-1:] != [part]:
-            readable.append(part)  # a missing or unknown key: keep it, it is the point
-            node = None
-    return tuple(readable)
-
-
-def _close_keys(location: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
-    """Valid keys that look like a misspelled one, for the error message."""
-    import difflib
-
-    model: type[BaseModel] = Config
-    for part in location[:-1]:
-        if part.isdigit():
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        candidates = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            return []
-        model = candidates[0]
-    return difflib.get_close_matches(location[-1], list(model.model_fields), n=2)
-
-
-def _is_secret_location(location: tuple[str, ...]) -> bool:
-    return bool(location) and location[-1] in {
-        "client_secret",
-        "api_key",
-        "push_token",
-        "action_token",
-        "card_callback_secret",
-    }
-
-
-def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)

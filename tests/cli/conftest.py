@@ -3,8 +3,8 @@
 ``run_bridge`` runs a command to its end (start-up mistakes); ``bridge_process`` keeps
 one running while the test drives it (signals, logs), reading its stdout and stderr line
 by line as they come. Both give the child a clean environment: no model keys, no proxies.
-``write_config`` writes a configuration pointing every DingTalk and model URL at an
-emulator. The ``emulator`` fixture is tests/serve's: the emulator served in this process.
+Configurations come from ``tests.child.write_config``. The ``emulator`` fixture is
+tests/serve's: the emulator served in this process.
 """
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.abc
 
+from tests.child import BRIDGE, reaped
 from tests.serve.conftest import emulator  # noqa: F401 - a fixture, used by name
-
-ROOT = Path(__file__).resolve().parents[2]
-BRIDGE = str(Path(sys.executable).parent / "bridge")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -61,66 +57,6 @@ def assert_one_error(result: subprocess.CompletedProcess[str], code: int, *words
         assert word in lines[0], result.stderr
     assert result.returncode == code, result.stderr
     return lines[0]
-
-
-def write_config(
-    path: Path, base_url: str, *, extra: str = "", assistant: str = "", **serve: Any
-) -> Path:
-    """A bridge.toml pointing at the emulator at ``base_url`` (Stream mode, no HTTP door).
-
-    ``serve`` sets [serve] keys; ``extra`` is appended TOML (other tables) and
-    ``assistant`` goes into the one [[assistants]] table.
-    """
-    settings = {
-        "http": False,
-        "state": str(path.parent / "state.sqlite3"),
-        "prompts_dir": str(ROOT / "prompts"),
-        "grace_period": 5.0,
-        **serve,
-    }
-    serve_lines = "\n".join(f"{key} = {_toml(value)}" for key, value in settings.items())
-    path.write_text(
-        f"""
-[dingtalk]
-api_base = "{base_url}"
-oapi_base = "{base_url}"
-reply_hosts = ["{base_url.removeprefix("http://")}"]
-retry = {{ backoff_initial = 0.05, backoff_max = 0.2 }}
-
-[llm]
-base_url = "{base_url}/v1"
-model = "simulated"
-max_retries = 0
-
-[delivery]
-ai_template_id = "bridge-markdown.schema"
-
-[pacing]
-oneshot_window = 0.3
-min_interval = 0.3
-
-[serve]
-{serve_lines}
-
-{extra}
-
-[[assistants]]
-name = "dev"
-client_id = "dingbridge-dev"
-client_secret = "dev-secret"
-{assistant}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)
 
 
 class Running:
@@ -179,7 +115,8 @@ async def bridge_process(*args: str, env: dict[str, str] | None = None) -> Async
     assert process.stdout is not None
     assert process.stderr is not None
     try:
-        async with anyio.create_task_group() as tg:
+        # Reaped first: once it is killed, the readers see the end of both streams.
+        async with anyio.create_task_group() as tg, reaped(process):
             tg.start_soon(running.read, process.stdout, running.stdout)
             tg.start_soon(running.read, process.stderr, running.stderr)
             try:
@@ -188,10 +125,5 @@ async def bridge_process(*args: str, env: dict[str, str] | None = None) -> Async
                 # Shown by pytest with the failure: what the child said until then.
                 print("\n".join(["--- bridge stderr:", *running.stderr]))
                 raise
-            finally:
-                if process.returncode is None:
-                    process.kill()  # the readers then see the end of both streams
     finally:
-        with anyio.move_on_after(10, shield=True):
-            await process.wait()
         await process.aclose()

@@ -15,7 +15,8 @@ import pytest
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.model.script import ModelFault, SpeedUpdate
 from bridge.emulator.server import RunningEmulator
-from tests.cli.conftest import bridge_process, write_config
+from tests.child import write_config
+from tests.cli.conftest import bridge_process
 from tests.serve.conftest import answer_in
 
 pytestmark = pytest.mark.anyio

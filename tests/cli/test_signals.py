@@ -12,7 +12,8 @@ import pytest
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import MessageView
 from bridge.emulator.server import RunningEmulator
-from tests.cli.conftest import bridge_process, write_config
+from tests.child import write_config
+from tests.cli.conftest import bridge_process
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,8 @@ import pytest
 
 from bridge.emulator.server import RunningEmulator
 from bridge.errors import ExitCode
-from tests.cli.conftest import ROOT, assert_one_error, run_bridge, write_config
+from tests.child import ROOT, write_config
+from tests.cli.conftest import assert_one_error, run_bridge
 
 UNUSED = "http://127.0.0.1:9"
 """A URL nothing listens on: these mistakes must be found before any network call."""

@@ -13,7 +13,6 @@ import itertools
 import json
 import re
 import shlex
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,52 +26,23 @@ import pytest
 from bridge.dingtalk.signature import sign
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator
-from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, ROOT, answer_in
-
-BRIDGE = str(Path(sys.executable).parent / "bridge")
-CLIENT_ID = "dingbridge-dev"
-SECRET = "dev-secret"
+from tests.child import BRIDGE, CLIENT_ID, SECRET, reaped
+from tests.child import write_config as child_config
+from tests.serve.conftest import ACTION_TOKEN, PUSH_TOKEN, answer_in
 
 
 def write_config(base_url: str, tmp_path: Path) -> Path:
-    path = tmp_path / "bridge.toml"
-    path.write_text(
-        f"""
-[dingtalk]
-api_base = "{base_url}"
-oapi_base = "{base_url}"
-reply_hosts = ["{base_url.removeprefix("http://")}"]
-
-[llm]
-base_url = "{base_url}/v1"
-model = "simulated"
-max_retries = 0
-
-[pacing]
-oneshot_window = 0.3
-min_interval = 0.3
-
-[delivery]
-ai_template_id = "bridge-markdown.schema"
-
-[serve]
-port = 0
-push_token = "{PUSH_TOKEN}"
-header_timeout = 1.0
-body_timeout = 1.0
-grace_period = 5.0
-state = "{tmp_path / "state.sqlite3"}"
-prompts_dir = "{ROOT / "prompts"}"
-
-[[assistants]]
-name = "dev"
-client_id = "{CLIENT_ID}"
-client_secret = "{SECRET}"
-action_token = "{ACTION_TOKEN}"
-""",
-        encoding="utf-8",
+    """Both doors open, the push API and actions on, short header and body timeouts."""
+    return child_config(
+        tmp_path / "bridge.toml",
+        base_url,
+        assistant=f'action_token = "{ACTION_TOKEN}"',
+        http=True,
+        port=0,
+        push_token=PUSH_TOKEN,
+        header_timeout=1.0,
+        body_timeout=1.0,
     )
-    return path
 
 
 @asynccontextmanager
@@ -85,15 +55,10 @@ async def bridge_serving(
         command = ["sh", "-c", f"ulimit -n {max_files} && exec {shlex.join(command)}"]
     with log.open("ab") as out:
         process = await anyio.open_process(command, stdout=out, stderr=out)
-    try:
+    async with reaped(process):
         found = await log_shows(log, r"listening on (http://\S+)", process)
         await control.wait_connections(1, client_id=CLIENT_ID, wait=30)
         yield process, found.group(1)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.move_on_after(10, shield=True):
-            await process.wait()
 
 
 async def log_shows(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,52 +22,23 @@ from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import MessageView
 from bridge.emulator.model.script import SpeedUpdate
 from bridge.emulator.server import RunningEmulator
-from tests.serve.conftest import ROOT, answer_in
+from tests.child import BRIDGE, CLIENT_ID, reaped
+from tests.child import write_config as child_config
+from tests.serve.conftest import answer_in
 
-BRIDGE = str(Path(sys.executable).parent / "bridge")
 NOTICE = "（回答中断，请稍后重试）"
-CLIENT_ID = "dingbridge-dev"
 
 
 def write_config(
     base_url: str, tmp_path: Path, *, grace: float = 10.0, concurrent: int = 64
 ) -> Path:
-    path = tmp_path / "bridge.toml"
-    path.write_text(
-        f"""
-[dingtalk]
-api_base = "{base_url}"
-oapi_base = "{base_url}"
-reply_hosts = ["{base_url.removeprefix("http://")}"]
-retry = {{ backoff_initial = 0.05, backoff_max = 0.2 }}
-
-[llm]
-base_url = "{base_url}/v1"
-model = "simulated"
-max_retries = 0
-
-[pacing]
-oneshot_window = 0.3
-min_interval = 0.3
-
-[delivery]
-ai_template_id = "bridge-markdown.schema"
-
-[serve]
-http = false
-grace_period = {grace}
-max_concurrent_replies = {concurrent}
-state = "{tmp_path / "state.sqlite3"}"
-prompts_dir = "{ROOT / "prompts"}"
-
-[[assistants]]
-name = "dev"
-client_id = "{CLIENT_ID}"
-client_secret = "dev-secret"
-""",
-        encoding="utf-8",
+    """Stream mode only, ``grace`` seconds to drain, ``concurrent`` replies at once."""
+    return child_config(
+        tmp_path / "bridge.toml",
+        base_url,
+        grace_period=grace,
+        max_concurrent_replies=concurrent,
     )
-    return path
 
 
 @asynccontextmanager
@@ -78,13 +48,8 @@ async def bridge_process(config: Path, log: Path) -> AsyncIterator[Process]:
         process = await anyio.open_process(
             [BRIDGE, "serve", "--config", str(config)], stdout=out, stderr=out
         )
-    try:
+    async with reaped(process):
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.move_on_after(10, shield=True):
-            await process.wait()
 
 
 async def first_change(control: EmulatorControl, conversation: str, state: str) -> MessageView:

@@ -47,7 +47,7 @@ from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.media import MediaFetcher
 from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.shared_budget import open_budget
-from bridge.doors import stop_mailbox, stream_client
+from bridge.doors import register_card_routes, stop_mailbox, stream_client
 from bridge.errors import ConfigError, StateError
 from bridge.inbound.http import AssistantDoor, create_http_app
 from bridge.inbound.push import PushDoor, PushRequest
@@ -312,6 +312,7 @@ class Bridge:
                     self.streams[assistant.name] = stream
                     tg.start_soon(stream.run)
             if serve.http:
+                await register_card_routes(self.config.assistants, self.clients)
                 await tg.start(self._serve_http)
             if self.role is Role.SERVE:
                 tg.start_soon(self._take_over_periodically)

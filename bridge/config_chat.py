@@ -14,7 +14,9 @@ streams (README, "Stopping an answer"):
   button's variables on (``stop_action``/``hasAction``); the card template must have the
   button (docs/dingtalk-setup.md). Its callback arrives over Stream, or, when
   ``card_callback_route_key`` is set, over HTTP at ``/dingtalk/<assistant>/card``,
-  signed with ``card_callback_secret`` (the ``apiSecret`` of the registration).
+  signed with ``card_callback_secret`` (the ``apiSecret`` of the registration). With
+  ``card_callback_url`` (that route's public URL) ``bridge serve`` registers the key
+  itself at start-up (``bridge.doors``).
 
 ``[notices]`` holds the mark after the text of an answer that did not end normally,
 one per cause: cut at the model's token limit, stopped, and each way the model can fail
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["ChatConfig", "NoticesConfig"]
 
@@ -49,6 +51,11 @@ class ChatConfig(BaseModel):
     # POST /v1.0/card/callbacks/register, and its apiSecret (x-ddpaas-signature).
     card_callback_route_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     card_callback_secret: SecretStr | None = None
+    # The public URL of /dingtalk/<assistant>/card: when set, bridge serve registers it
+    # for the route key at start-up, so the key cannot point anywhere stale.
+    card_callback_url: (
+        Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=500)] | None
+    ) = None
 
     @field_validator("card_callback_secret")
     @classmethod
@@ -56,6 +63,14 @@ class ChatConfig(BaseModel):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty: set it to the apiSecret of the callback registration")
         return value
+
+    @model_validator(mode="after")
+    def _url_needs_its_route(self) -> ChatConfig:
+        if self.card_callback_url is not None and self.card_callback_route_key is None:
+            raise ValueError(
+                "card_callback_url needs card_callback_route_key: the key it is registered for"
+            )
+        return self
 
     def is_stop_word(self, text: str) -> bool:
         """True when ``text`` is one of the stop words (case and outer spaces ignored)."""

@@ -69,3 +69,21 @@ def test_the_card_callback_secret_is_masked() -> None:
     secret = config.assistant("a").chat.card_callback_secret
     assert secret is not None
     assert secret.get_secret_value() == "s3cret"
+
+
+def test_a_card_callback_url_needs_its_route_key() -> None:
+    """card_callback_url alone is refused: there is no key to register it for."""
+    url = 'card_callback_url = "https://bridge.example.com/dingtalk/a/card"\n'
+    with pytest.raises(ConfigError, match="card_callback_route_key"):
+        parse_config("[chat]\n" + url + BASE, ENV)
+    chat = parse_config('[chat]\ncard_callback_route_key = "k"\n' + url + BASE, ENV)
+    assert chat.assistant("a").chat.card_callback_url == url.split('"')[1]
+
+
+def test_a_card_callback_url_is_http_or_https() -> None:
+    """A URL without a scheme is refused, naming the key."""
+    with pytest.raises(ConfigError, match=r"chat\.card_callback_url"):
+        parse_config(
+            '[chat]\ncard_callback_route_key = "k"\ncard_callback_url = "bridge/card"\n' + BASE,
+            ENV,
+        )

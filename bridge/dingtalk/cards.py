@@ -6,10 +6,10 @@ DingTalk's official Stream SDK does it. This module holds the values those calls
 and give (``FlowStatus``, ``CardSpace``, ``DeliverResult``), the ``*_body`` functions
 that build their requests and ``parse_deliver_results``. A card's callbacks (its buttons,
 §13) come over Stream unless it is created with a ``callback_route_key``: then over
-HTTP, to the URL registered for that key. ``STOP_SHOWN``/``STOP_HIDDEN`` are the
-parameters of the stop button (§13.3: ``stop_action`` in v1 templates, ``hasAction``
-in v2). The AI-assistant content
-cards of aiInteraction (``StreamingCard``, ``StaticCard``) are in ``wire``.
+HTTP, to the URL registered for that key (``callback_register_body``,
+``parse_callback_url``). ``STOP_SHOWN``/``STOP_HIDDEN`` are the parameters of the stop
+button (§13.3: ``stop_action`` in v1 templates, ``hasAction`` in v2). The AI-assistant
+content cards of aiInteraction (``StreamingCard``, ``StaticCard``) are in ``wire``.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ __all__ = [
     "CardSpace",
     "DeliverResult",
     "FlowStatus",
+    "callback_register_body",
     "card_create_and_deliver_body",
     "card_create_body",
     "card_deliver_body",
     "card_streaming_body",
     "card_update_body",
+    "parse_callback_url",
     "parse_deliver_results",
 ]
 
@@ -164,6 +166,18 @@ def card_streaming_body(
     }
 
 
+def callback_register_body(route_key: str, url: str, api_secret: str | None) -> JSON:
+    """Body of ``POST /v1.0/card/callbacks/register`` (§13.1): ``url`` for ``route_key``.
+
+    ``forceUpdate``: the configuration is the truth; without it DingTalk keeps a URL
+    registered earlier for the key and the presses would go there.
+    """
+    body: JSON = {"callbackRouteKey": route_key, "callbackUrl": url, "forceUpdate": True}
+    if api_secret is not None:
+        body["apiSecret"] = api_secret
+    return body
+
+
 # ---------------------------------------------------------------------- success bodies
 
 
@@ -189,3 +203,11 @@ def parse_deliver_results(operation: Operation, body: Any) -> tuple[DeliverResul
         for item in items
         if isinstance(item, dict)
     )
+
+
+def parse_callback_url(body: Any) -> str | None:
+    """The URL in force after a callback registration (``result.callbackUrl``), if given."""
+    require_success(Operation.CARD_CALLBACK_REGISTER, body)
+    result = body.get("result") if isinstance(body, dict) else None
+    url = result.get("callbackUrl") if isinstance(result, dict) else None
+    return url if isinstance(url, str) and url else None

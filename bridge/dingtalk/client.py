@@ -233,6 +233,14 @@ class DingTalkClient:
         answer = await self._call(Operation.CARD_UPDATE, body, urgent=final)
         wire.require_success(Operation.CARD_UPDATE, answer)
 
+    async def register_card_callback(
+        self, route_key: str, url: str, *, api_secret: str | None
+    ) -> str | None:
+        """Send the card callbacks of ``route_key`` to ``url`` (§13.1); the URL in force."""
+        body = cards.callback_register_body(route_key, url, api_secret)
+        answer = await self._call(Operation.CARD_CALLBACK_REGISTER, body)
+        return cards.parse_callback_url(answer)
+
     async def card_streaming(
         self,
         out_track_id: str,

@@ -29,6 +29,7 @@ class Operation(StrEnum):
     CARD_DELIVER = "card.instances.deliver"
     CARD_CREATE_AND_DELIVER = "card.instances.createAndDeliver"
     CARD_STREAMING = "card.streaming"
+    CARD_CALLBACK_REGISTER = "card.callbacks.register"
     ROBOT_OTO_SEND = "robot.oToMessages.batchSend"
     ROBOT_GROUP_SEND = "robot.groupMessages.send"
     ROBOT_FILE_DOWNLOAD = "robot.messageFiles.download"
@@ -73,6 +74,10 @@ ENDPOINTS: dict[Operation, Endpoint] = {
     ),
     # Every streaming call carries a guid that DingTalk uses as its idempotency key.
     Operation.CARD_STREAMING: Endpoint("PUT", "/v1.0/card/streaming", "api", True, True),
+    # With forceUpdate the same key and URL give the same registration: safe to repeat.
+    Operation.CARD_CALLBACK_REGISTER: Endpoint(
+        "POST", "/v1.0/card/callbacks/register", "api", True, True
+    ),
     Operation.ROBOT_OTO_SEND: Endpoint(
         "POST", "/v1.0/robot/oToMessages/batchSend", "api", True, False
     ),

@@ -1,11 +1,12 @@
 """The emulated DingTalk world: the ``Emulator`` that every handler reads and changes.
 
 It composes the parts, each in its own module: apps and tokens (``openapi.apps``),
-aiInteraction tokens (``openapi.interaction``), cards (``openapi.cards``), robot sends
-(``openapi.robots``), the media users send and their downloads (``media.library``,
-``openapi.files``), faults and rate limits (``openapi.faults``), session webhooks
-(``webhooks.sessions``), HTTP callback URLs (``webhooks.poster``), the Stream gateway
-(``gateway.hub``), and what every part shares: people, chats and messages
+aiInteraction tokens (``openapi.interaction``), cards and where their callbacks go
+(``openapi.cards``, ``openapi.card_routes``), robot sends (``openapi.robots``), the
+media users send and their downloads (``media.library``, ``openapi.files``), faults and
+rate limits (``openapi.faults``), session webhooks (``webhooks.sessions``), HTTP
+callback URLs (``webhooks.poster``), the Stream gateway (``gateway.hub``), card button
+presses (``webhooks.presses``), and what every part shares: people, chats and messages
 (``world.transcript``), card templates (``world.content``), the clock, the call log and
 the event bus. It holds no HTTP: the Starlette handlers of the subpackages translate
 requests into calls on it.
@@ -26,6 +27,7 @@ from bridge.emulator.media.library import MediaLibrary
 from bridge.emulator.media.messages import UserContent
 from bridge.emulator.model.simulator import ModelSimulator
 from bridge.emulator.openapi.apps import Apps
+from bridge.emulator.openapi.card_routes import CardRoutes
 from bridge.emulator.openapi.cards import Cards
 from bridge.emulator.openapi.faults import Faults, RateLimiter
 from bridge.emulator.openapi.files import Files
@@ -33,6 +35,7 @@ from bridge.emulator.openapi.interaction import AiInteractions
 from bridge.emulator.openapi.robots import Robots
 from bridge.emulator.webhooks.inbound import Inbound, typed_text
 from bridge.emulator.webhooks.poster import Callbacks
+from bridge.emulator.webhooks.presses import PressLog
 from bridge.emulator.webhooks.sessions import Sessions
 from bridge.emulator.world.bus import EventBus
 from bridge.emulator.world.calllog import CallLog
@@ -76,7 +79,10 @@ class Emulator:
         self.rate_limiter = RateLimiter(self._monotonic)
         self.calls = CallLog(self.bus)
         self.ai = AiInteractions(self.transcript, self.templates)
-        self.cards = Cards(self.transcript, self.templates, lambda: self.limits)
+        self.cards = Cards(
+            self.transcript, self.templates, lambda: self.limits, token_of=self.ai.latest
+        )
+        self.card_routes = CardRoutes()
         self.robots = Robots(self.transcript, lambda: self.limits)
         self.media = MediaLibrary(self.clock)
         self.files = Files(self.media, lambda: self.base_url)
@@ -85,6 +91,7 @@ class Emulator:
             self.apps, self.clock, self.bus, self._initial_stream, seed=self._seed
         )
         self.callbacks = Callbacks(self.bus)
+        self.presses = PressLog(self.bus)
 
     @classmethod
     def with_defaults(

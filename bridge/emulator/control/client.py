@@ -4,10 +4,10 @@ Tests, the benchmark and the sandbox drive the emulator with it over real HTTP. 
 given an ``httpx2.AsyncClient`` (and closes nothing: whoever created the client closes
 it) and the emulator's base URL; answers are parsed into the models of ``views``, and a
 refusal raises ``EmulatorError`` with the control API's status and message. Its own
-calls build the world, play the chat users (and upload what they send: pictures, voice,
-files), and read and shape the wire (call log, faults, limits, clock, events); the
-Stream gateway and HTTP-callback calls come from ``stream_client.StreamControl`` and the
-simulated model's from ``model``.
+calls build the world, play the chat users (upload what they send: pictures, voice,
+files; press a card's stop button), and read and shape the wire (call log, faults,
+limits, clock, events); the Stream gateway and HTTP-callback calls come from
+``stream_client.StreamControl`` and the simulated model's from ``model``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bridge.emulator.control.views import (
     MessageStateName,
     MessageView,
     MsgType,
+    PressView,
     RichItem,
     TemplateView,
     UserView,
@@ -43,6 +44,9 @@ from bridge.emulator.control.views import (
 from bridge.emulator.errors import EmulatorError
 from bridge.emulator.model.control import ModelControl
 from bridge.emulator.openapi.endpoints import Api
+
+PRESS_WAIT = 2.0
+"""How long a press may wait for the app's answer (the platform's 2 s)."""
 
 
 class EmulatorControl(StreamControl):
@@ -199,6 +203,22 @@ class EmulatorControl(StreamControl):
     async def message(self, message_id: str) -> MessageView:
         """One message with all its changes."""
         return MessageView.model_validate(await self._call("GET", f"/messages/{message_id}"))
+
+    async def press_button(
+        self, out_track_id: str, user: str, action: str = "btn_stop"
+    ) -> PressView:
+        """``user`` presses a card's button (the stop button, ``btn_stop``): DingTalk
+        calls the app back over Stream or HTTP as the card asks (§13). Returns the press
+        with the app's answer (``status`` None: none within 2 s); EmulatorError(409) and
+        nothing sent when the button does not show."""
+        body = {"user": user, "action": action}
+        data = await self._call("POST", f"/cards/{out_track_id}/press", body, wait=PRESS_WAIT)
+        return PressView.model_validate(data)
+
+    async def presses(self, since: int = 0) -> list[PressView]:
+        """Card button presses made after ``since``, oldest first."""
+        data = await self._call("GET", "/cards/presses", params={"since": since})
+        return [PressView.model_validate(p) for p in data["presses"]]
 
     # -- wire ----------------------------------------------------------------------------
 

@@ -45,10 +45,11 @@ Wire
                                                 subscribed, then ``message.changed``,
                                                 ``call.logged``, ``stream.connected``,
                                                 ``stream.closed``, ``stream.frame``,
-                                                ``stream.ack`` and ``callback.posted``
-                                                (``data`` is an ``EventView``)
-Stream gateway and HTTP callbacks: see ``stream``; media (upload, list, bytes): see
-``media.routes``.
+                                                ``stream.ack``, ``callback.posted`` and
+                                                ``card.pressed`` (``data`` is an
+                                                ``EventView``)
+Stream gateway and HTTP callbacks: see ``stream``; card buttons (press one, the presses
+made): see ``cards``; media (upload, list, bytes): see ``media.routes``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from bridge.emulator.control.cards import card_control_routes
 from bridge.emulator.control.stream import patched, stream_control_routes
 from bridge.emulator.control.views import (
     AppKind,
@@ -329,6 +331,7 @@ def control_routes(emulator: Emulator) -> list[BaseRoute]:
         ("/clock/advance", clock, ["POST"], 200),
         ("/events", events, ["GET"], 200),
         *stream_control_routes(emulator),
+        *card_control_routes(emulator),
     ]
     return [
         Mount(

@@ -103,7 +103,8 @@ class MessageView(View):
     """A message as a chat user would see it, plus how it got there.
 
     A user's message of another type than text (``msgtype``) lists its ``pieces``;
-    ``text`` is then what a conversation list shows for it ("[图片]").
+    ``text`` is then what a conversation list shows for it ("[图片]"). A card names its
+    ``out_track_id``; ``stop_button`` says whether its stop button shows (§13.3).
     """
 
     id: str
@@ -119,6 +120,8 @@ class MessageView(View):
     changes: list[ChangeView] = Field(default_factory=list)
     msgtype: MsgType = "text"
     pieces: list[PieceView] = Field(default_factory=list)
+    out_track_id: str | None = None
+    stop_button: bool = False
 
 
 class CallView(View):
@@ -323,6 +326,7 @@ class DispatchView(View):
     delivery: DeliveryView | None = None
     frame: FrameView | None = None
     callback: CallbackView | None = None
+    press: PressView | None = None
 
 
 class InboundView(View):
@@ -335,6 +339,28 @@ class InboundView(View):
     chatbot_message: dict[str, Any]
     action: dict[str, str]
     delivery: DispatchView | None = None
+
+
+class PressView(View):
+    """A card's button pressed (control API) and the app's answer (§13.2): over Stream
+    (``frame_id``; the ACK's code and parsed ``data``) or HTTP (``url``, ``headers``; the
+    status and body), as the card's ``callbackType`` says; no answer in 2 s: ``error``."""
+
+    seq: int
+    out_track_id: str
+    client_id: str
+    user: str
+    action: str
+    route: Literal["stream", "http"]
+    payload: dict[str, Any]
+    frame_id: str | None = None
+    delivery_id: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    status: int | None = None
+    response: Any = None
+    error: str | None = None
+    at: float
 
 
 class WorldView(View):
@@ -359,6 +385,7 @@ class EventView(View):
         "stream.frame",
         "stream.ack",
         "callback.posted",
+        "card.pressed",
     ]
     message: MessageView | None = None
     call: CallView | None = None
@@ -366,3 +393,4 @@ class EventView(View):
     frame: FrameView | None = None
     ack: AckView | None = None
     callback: CallbackView | None = None
+    press: PressView | None = None

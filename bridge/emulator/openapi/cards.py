@@ -5,11 +5,18 @@ message appears in each), then updated through ``PUT /v1.0/card/instances``
 (``cardParamMap``) and ``PUT /v1.0/card/streaming`` (one variable, full or appended).
 Every streaming call carries a ``guid``: a repeated guid is acknowledged and changes
 nothing. ``isFinalize`` finishes the card and ``isError`` fails it, as do flowStatus 3/5.
+
+A card remembers where its button presses go (§13.1: ``callbackType`` ``STREAM``, or
+``HTTP`` with a ``callbackRouteKey``) and, per chat it shows in, the place a press
+reports (space, conversation and, in an AI assistant's chat, the conversationToken the
+platform issued there last). Its stop button (§13.3) shows while the card is inputting
+and its variables ``stop_action``/``hasAction`` (v1/v2 templates) say "true"; the last
+create or update naming them decides, and a finished or failed card shows none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +35,21 @@ FLOW_STATES: dict[str, MessageState] = {
     "5": MessageState.FAILED,
 }
 SPACE_PREFIX = "dtv1.card//"
+STOP_VARIABLES = ("stop_action", "hasAction")
+CALLBACK_TYPES = ("STREAM", "HTTP")
+
+TokenOf = Callable[[str, str], str | None]
+"""The newest conversationToken an app was issued in a conversation (``ai.latest``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardPlace:
+    """One chat a card was delivered to, as a press callback reports it."""
+
+    space_type: str
+    space_id: str
+    conversation_id: str
+    conversation_token: str | None
 
 
 @dataclass
@@ -41,11 +63,26 @@ class CardInstance:
     state: MessageState
     message_ids: list[str] = field(default_factory=list)
     guids: set[str] = field(default_factory=set)
+    callback_type: str | None = None
+    callback_route_key: str | None = None
+    button: bool = False  # what the stop button's variables say
+    places: dict[str, CardPlace] = field(default_factory=dict)  # by message id
 
     @property
     def text(self) -> str:
         """What the card shows."""
         return visible_text(self.template, self.variables)
+
+    @property
+    def stop_button(self) -> bool:
+        """Whether the stop button shows: only while the card is inputting (§13.3)."""
+        return self.button and self.state is MessageState.INPUTTING
+
+
+def _button(params: Mapping[str, Any], current: bool) -> bool:
+    """The stop button's variables after ``params``: the ones it names decide."""
+    named = [params[name] for name in STOP_VARIABLES if name in params]
+    return all(value == "true" for value in named) if named else current
 
 
 def _stream_error(field_name: str, message: str) -> Rejection:
@@ -68,11 +105,16 @@ class Cards:
     """Card instances by outTrackId."""
 
     def __init__(
-        self, transcript: Transcript, templates: Templates, limits: Callable[[], LimitsView]
+        self,
+        transcript: Transcript,
+        templates: Templates,
+        limits: Callable[[], LimitsView],
+        token_of: TokenOf | None = None,
     ) -> None:
         self._transcript = transcript
         self._templates = templates
         self._limits = limits
+        self._token_of = token_of
         self.instances: dict[str, CardInstance] = {}
 
     def create(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +146,7 @@ class Cards:
                 return {"success": True, "result": True}
             raise bad_request("param.cardParamMap", "card flow is already finished")
         card.variables.update(params)
+        card.button = _button(params, card.button)
         self._show(card, state)
         return {"success": True, "result": True}
 
@@ -159,12 +202,20 @@ class Cards:
         if out_track_id in self.instances:
             raise bad_request("param.outTrackId", "outTrackId already exists")
         params = _param_map(body)
+        callback_type, route_key = body.get("callbackType"), body.get("callbackRouteKey")
+        if callback_type is not None and callback_type not in CALLBACK_TYPES:
+            raise bad_request("param.callbackType", "callbackType must be STREAM or HTTP")
+        if callback_type == "HTTP" and (not isinstance(route_key, str) or not route_key):
+            raise bad_request("param.callbackRouteKey", "callbackRouteKey is empty")
         card = CardInstance(
             out_track_id=out_track_id,
             template=template,
             client_id=app.client_id,
             variables=dict(params),
             state=FLOW_STATES[params.get("flowStatus", "1")],
+            callback_type=callback_type,
+            callback_route_key=route_key if callback_type == "HTTP" else None,
+            button=_button(params, False),
         )
         self.instances[out_track_id] = card
         return card
@@ -200,8 +251,12 @@ class Cards:
                     text=card.text,
                     template_id=card.template.template_id,
                     card_data=card.variables,
+                    out_track_id=card.out_track_id,
+                    stop_button=card.stop_button,
                 )
                 card.message_ids.append(message.id)
+                token = self._token_of(app.client_id, conversation.id) if self._token_of else None
+                card.places[message.id] = CardPlace(space_type, space_id, conversation.id, token)
                 result["carrierId"] = message.id
             results.append(result)
         return results
@@ -219,5 +274,9 @@ class Cards:
             message = self._transcript.messages[message_id]
             if not message.state.is_final:
                 self._transcript.change(
-                    message, state=state, text=card.text, card_data=card.variables
+                    message,
+                    state=state,
+                    text=card.text,
+                    card_data=card.variables,
+                    stop_button=card.stop_button,
                 )

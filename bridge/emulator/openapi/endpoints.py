@@ -35,6 +35,7 @@ class Api(StrEnum):
     CARD_UPDATE = "card.instances.update"  # J
     CARD_DELIVER = "card.instances.deliver"  # J
     CARD_CREATE_AND_DELIVER = "card.instances.createAndDeliver"  # J
+    CARD_CALLBACK_REGISTER = "card.callbacks.register"  # §13.1
     ROBOT_OTO_SEND = "robot.oToMessages.batchSend"  # K
     ROBOT_GROUP_SEND = "robot.groupMessages.send"  # L
     ROBOT_FILE_DOWNLOAD = "robot.messageFiles.download"  # §12
@@ -96,6 +97,7 @@ ENDPOINTS: dict[Api, Endpoint] = {
     Api.CARD_UPDATE: _api("PUT", "/v1.0/card/instances"),
     Api.CARD_DELIVER: _api("POST", "/v1.0/card/instances/deliver"),
     Api.CARD_CREATE_AND_DELIVER: _api("POST", "/v1.0/card/instances/createAndDeliver"),
+    Api.CARD_CALLBACK_REGISTER: _api("POST", "/v1.0/card/callbacks/register"),
     Api.ROBOT_OTO_SEND: _api("POST", "/v1.0/robot/oToMessages/batchSend"),
     Api.ROBOT_GROUP_SEND: _api("POST", "/v1.0/robot/groupMessages/send"),
     Api.ROBOT_FILE_DOWNLOAD: _api("POST", "/v1.0/robot/messageFiles/download"),

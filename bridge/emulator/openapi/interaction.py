@@ -75,6 +75,16 @@ class AiInteractions:
         self.tokens[token.value] = token
         return token
 
+    def latest(self, client_id: str, conversation_id: str) -> str | None:
+        """The newest token ``client_id`` was issued in ``conversation_id`` (a card's
+        button press in that chat carries it, §13.2)."""
+        found = [
+            t.value
+            for t in self.tokens.values()
+            if t.client_id == client_id and t.conversation_id == conversation_id
+        ]
+        return found[-1] if found else None
+
     # -- operations ----------------------------------------------------------------------
 
     def prepare(self, app: App, body: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ ACTIONS: dict[Api, Action] = {
     Api.CARD_DELIVER: _with_app(lambda e, a, b: e.cards.deliver(a, b)),
     Api.CARD_CREATE_AND_DELIVER: _with_app(lambda e, a, b: e.cards.create_and_deliver(a, b)),
     Api.CARD_STREAMING: _with_app(lambda e, a, b: e.cards.stream(a, b)),
+    Api.CARD_CALLBACK_REGISTER: _with_app(lambda e, a, b: e.card_routes.register(a, b)),
     Api.ROBOT_OTO_SEND: _with_app(lambda e, a, b: e.robots.batch_send(a, b)),
     Api.ROBOT_GROUP_SEND: _with_app(lambda e, a, b: e.robots.group_send(a, b)),
     Api.ROBOT_FILE_DOWNLOAD: _with_app(lambda e, a, b: e.files.download(a, b)),

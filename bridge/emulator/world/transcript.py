@@ -122,6 +122,8 @@ class Message:
     changes: list[Change] = field(default_factory=list)
     msgtype: MsgType = "text"
     pieces: tuple[PieceView, ...] = ()
+    out_track_id: str | None = None  # a card's, for its buttons' callbacks
+    stop_button: bool = False
 
     def view(self) -> MessageView:
         """The control-API shape."""
@@ -139,6 +141,8 @@ class Message:
             changes=[ChangeView(at=c.at, state=c.state.value, text=c.text) for c in self.changes],
             msgtype=self.msgtype,
             pieces=list(self.pieces),
+            out_track_id=self.out_track_id,
+            stop_button=self.stop_button,
         )
 
 
@@ -254,10 +258,13 @@ class Transcript:
         card_data: dict[str, Any] | None = None,
         msgtype: MsgType = "text",
         pieces: tuple[PieceView, ...] = (),
+        out_track_id: str | None = None,
+        stop_button: bool = False,
     ) -> Message:
         """Add a message to a conversation, recording its first change.
 
-        A user's message of another ``msgtype`` than text holds its ``pieces``.
+        A user's message of another ``msgtype`` than text holds its ``pieces``; a card
+        its ``out_track_id`` and whether its stop button shows.
         """
         self.conversation(conversation_id)
         now = time.time()
@@ -275,6 +282,8 @@ class Transcript:
             changes=[Change(at=now, state=state, text=text)],
             msgtype=msgtype,
             pieces=pieces,
+            out_track_id=out_track_id,
+            stop_button=stop_button and not state.is_final,
         )
         self.messages[message.id] = message
         self._bus.publish(message_changed(message.view()))
@@ -287,8 +296,10 @@ class Transcript:
         state: MessageState | None = None,
         text: str | None = None,
         card_data: dict[str, Any] | None = None,
+        stop_button: bool | None = None,
     ) -> Message:
-        """Apply a visible change; a final message refuses any change."""
+        """Apply a visible change; a final message refuses any change (and shows no
+        button)."""
         target = state or message.state
         if not message.state.can_become(target):
             raise IllegalTransition(f"message {message.id}: {message.state} → {target}")
@@ -297,6 +308,10 @@ class Transcript:
             message.text = text
         if card_data is not None:
             message.card_data = dict(card_data)
+        if stop_button is not None:
+            message.stop_button = stop_button
+        if target.is_final:
+            message.stop_button = False
         message.changes.append(Change(at=time.time(), state=target, text=message.text))
         self._bus.publish(message_changed(message.view()))
         return message

@@ -26,6 +26,8 @@ CONTRACT: dict[str, tuple[str, str]] = {
     "card.instances.update": ("PUT", "/v1.0/card/instances"),
     "card.instances.deliver": ("POST", "/v1.0/card/instances/deliver"),
     "card.instances.createAndDeliver": ("POST", "/v1.0/card/instances/createAndDeliver"),
+    # §13.1: where a card's HTTP callbacks go.
+    "card.callbacks.register": ("POST", "/v1.0/card/callbacks/register"),
     "robot.oToMessages.batchSend": ("POST", "/v1.0/robot/oToMessages/batchSend"),
     "robot.groupMessages.send": ("POST", "/v1.0/robot/groupMessages/send"),
     "gateway.connections.open": ("POST", "/v1.0/gateway/connections/open"),

@@ -1,8 +1,8 @@
-"""The robot callback signature (contract §6.4)."""
+"""The callback signatures: robot (contract §6.4) and card (§13.1)."""
 
 from __future__ import annotations
 
-from bridge.emulator.webhooks.signature import sign
+from bridge.emulator.webhooks.signature import card_sign, sign
 
 
 def test_the_contract_test_vector() -> None:
@@ -17,3 +17,10 @@ def test_the_signature_depends_on_time_and_secret() -> None:
     base = sign(1577262236757, "this is a secret")
     assert sign(1577262236758, "this is a secret") != base
     assert sign(1577262236757, "another secret") != base
+
+
+def test_the_card_signature_test_vector() -> None:
+    """apiSecret "this is a secret" at 1577262236757 gives the contract's x-ddpaas-signature."""
+    expected = "cviWWKk4OPwVpK0VGNkvThhQ7PXwQPYvJhM+/YVA1VI="
+    assert card_sign(1577262236757, "this is a secret") == expected
+    assert card_sign("1577262236757", "this is a secret") == expected

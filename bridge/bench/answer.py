@@ -10,15 +10,19 @@ figures are those of a process that did nothing but this phase:
    ``RateBudget``, a ``DingTalkClient``, an ``LLMSource`` on the openai client, the
    ``ai_reply`` surface) and get the access token; a strategy that keeps to no budget
    gets ``NoBudget`` (no client-side budget at all: each refused call waits out its own
-   rate limit; DingTalk's limit still holds);
+   rate limit; DingTalk's limit still holds). One of several instances
+   (``bridge bench --instances``) keeps to the ``SharedBudget`` on the run's Redis
+   (``state``), with the phase's other instances, as ``bridge serve`` does;
 2. warm up: one unmeasured short reply, so lazy imports and first-use set-up stay out of
    the figures; the resident set after it is the phase's memory baseline; then wait out
    the emulator's one-second QPS window, so the warm-up's calls do not count against the
-   phase;
+   phase; one of several instances then says it is ready and waits for the word to go
+   (``ready``), so that all of them start measuring together;
 3. answer every reply with ``concurrency`` workers: each takes the next reply, has the
    user say its prompt (``control.inbound``, which hands out the conversation token)
    and runs the production ``relay`` with the strategy's pacer; the budget share is
-   computed as the pipeline does (per-call interval × replies streaming now).
+   computed as the pipeline does (the budget's per-call interval, read live, × replies
+   streaming now).
 
 CPU time (user + system, all threads) and the resident-set peak (sampled every 100 ms)
 are taken around step 3, for this process only: the emulator and the model run in
@@ -28,7 +32,8 @@ another child. The memory figure per conversation is (peak − baseline) ÷ conc
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 import anyio
 import httpx2
@@ -41,9 +46,10 @@ from bridge.bench.timed_surface import TimedSurface
 from bridge.config import DingTalkConfig, LLMConfig, PacingConfig
 from bridge.delivery.ai import AiReplySurface, AiTemplate
 from bridge.delivery.relay import pacing_options, relay
-from bridge.dingtalk.budget import RateBudget
+from bridge.dingtalk.budget import Budget, RateBudget
 from bridge.dingtalk.client import DingTalkClient
 from bridge.dingtalk.operations import Operation
+from bridge.dingtalk.shared_budget import shared_budget
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 from bridge.llm.messages import ChatMessage
@@ -84,6 +90,11 @@ class PhaseOrder(_Message):
     warm_up: ReplyOrder
     replies: tuple[ReplyOrder, ...]
     log_level: int
+    #: One of several instances: the Redis of their shared budget, and its key prefix.
+    state: str | None = None
+    state_prefix: str = "bench:"
+    #: Wait for the runner's word after the warm-up (several instances start together).
+    barrier: bool = False
 
 
 class SentRecord(_Message):
@@ -116,7 +127,7 @@ class _Answerer:
         control: EmulatorControl,
         client: DingTalkClient,
         source: LLMSource,
-        budget: RateBudget,
+        budget: Budget,
     ) -> None:
         self._order = order
         self._strategy = chosen
@@ -124,13 +135,14 @@ class _Answerer:
         self._client = client
         self._source = source
         self._template = BENCH_TEMPLATE
-        self._per_call = budget.interval(DEFAULT_APP, Operation.AI_REPLY)
+        self._budget = budget
         self.live = 0
         self.sent: list[SentRecord] = []
         self.call_seconds: list[float] = []
 
     def _budget_share(self) -> float:
-        return self._per_call * max(1, self.live)
+        # Read live: a shared budget's share changes with the instances calling.
+        return self._budget.interval(DEFAULT_APP, Operation.AI_REPLY) * max(1, self.live)
 
     async def answer(self, reply: ReplyOrder) -> None:
         """Have the user ask, and relay the model's answer as production does."""
@@ -166,8 +178,32 @@ class _Answerer:
         self.call_seconds.clear()
 
 
-async def answer_phase(order: PhaseOrder, progress: Callable[[int], None]) -> PhaseReport:
-    """Steps 1–3 of the module docstring; ``progress(done)`` after each measured reply."""
+async def _no_wait() -> None:
+    pass
+
+
+def _budget(
+    order: PhaseOrder, chosen: Strategy, dingtalk: DingTalkConfig
+) -> AbstractAsyncContextManager[Budget]:
+    if not chosen.shares_budget:
+        return nullcontext(NoBudget())
+    if order.state is None:
+        return nullcontext(RateBudget(dingtalk.qps_per_api))
+    return shared_budget(
+        order.state,
+        prefix=order.state_prefix,
+        qps=dingtalk.qps_per_api,
+        call_timeout=dingtalk.timeout,
+    )
+
+
+async def answer_phase(
+    order: PhaseOrder,
+    progress: Callable[[int], None],
+    ready: Callable[[], Awaitable[None]] = _no_wait,
+) -> PhaseReport:
+    """Steps 1–3 of the module docstring; ``progress(done)`` after each measured reply,
+    ``ready()`` awaited between the warm-up and the measured replies."""
     chosen = strategy(order.strategy)
     base = order.base_url
     dingtalk = DingTalkConfig(api_base=base, oapi_base=base, qps_per_api=order.qps)
@@ -180,8 +216,8 @@ async def answer_phase(order: PhaseOrder, progress: Callable[[int], None]) -> Ph
     async with (
         httpx2.AsyncClient(timeout=dingtalk.timeout, limits=limits) as http,
         httpx2.AsyncClient(timeout=control_timeout, limits=limits) as control_http,
+        _budget(order, chosen, dingtalk) as budget,
     ):
-        budget = RateBudget(dingtalk.qps_per_api) if chosen.shares_budget else NoBudget()
         client = DingTalkClient(
             http, dingtalk, client_id=DEFAULT_APP, client_secret=DEFAULT_SECRET, budget=budget
         )
@@ -194,6 +230,7 @@ async def answer_phase(order: PhaseOrder, progress: Callable[[int], None]) -> Ph
         answerer.forget()
         baseline = rss_bytes()
         await anyio.sleep(QPS_WINDOW)
+        await ready()
 
         queue = deque(order.replies)
         done = 0

@@ -6,7 +6,10 @@ writes the JSON and the PNG chart when asked. By default every strategy runs: ``
 and each peer twice, plain and ``+budget`` (``strategies``' docstring says why);
 ``--strategies`` picks a subset by name or pattern. ``--quick`` is the small run (20
 replies, 10 at a time, a few minutes); without it the scale series runs (1, 100 and
-1,000 concurrent conversations) and takes the better part of an hour.
+1,000 concurrent conversations) and takes the better part of an hour. ``--instances N``
+shares each phase among N bridge processes on one Redis (started for the run), which
+keep to one rate budget there, as N ``bridge serve`` instances do: rows per instance
+(``bridge @1``…) and in total (the plain name; the targets and the chart use those).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ MEASUREMENT = {
     "peak_rss_mb": "the phase child's resident set, sampled every 100 ms, at its peak",
     "rss_per_conversation_kb": "(peak resident set − resident set after the warm-up) ÷ "
     "concurrent conversations",
+    "instances": "with --instances N, each phase runs N phase children at once, the replies "
+    "dealt out among them, all on one rate budget in one Redis; an instance's row is its "
+    "own replies and process, the total row sums CPU and memory and takes the longest wall",
 }
 
 
@@ -79,6 +85,14 @@ def bench(
         ),
     ] = None,
     qps: Annotated[int, typer.Option(min=1, help="DingTalk's limit per app and API.")] = 20,
+    instances: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Bridge processes per phase, sharing one rate budget on a Redis the bench "
+            "starts (redis-server on PATH); figures per instance and in total.",
+        ),
+    ] = 1,
     ttft: Annotated[float, typer.Option(min=0, help="Model: seconds to first token.")] = 0.3,
     tps: Annotated[
         float, typer.Option(min=0.1, help="Model: tokens (characters) per second.")
@@ -132,6 +146,7 @@ def bench(
         mix=Mix(long_chars=long_chars),
         seed=seed,
         log_level=logging.WARNING if verbose else logging.CRITICAL,
+        instances=instances,
         pacing=PacingConfig()
         if close_timeout is None
         else PacingConfig(close_timeout=close_timeout),
@@ -152,7 +167,8 @@ def bench(
         # One line and the exit code for bridge's, the emulator's and a listener's errors.
         rows = run_reporting(lambda: anyio.run(run_bench, settings, advance))
     elapsed = time.monotonic() - started
-    found = targets(rows, settings.pacing.min_interval, settings.pacing.oneshot_pressure)
+    totals = [row for row in rows if row.instance is None]
+    found = targets(totals, settings.pacing.min_interval, settings.pacing.oneshot_pressure)
     typer.echo("Pacing (seconds; lag = model emits a character → it is visible in DingTalk)")
     typer.echo(render_table(rows, PACING))
     typer.echo("")
@@ -171,15 +187,16 @@ def bench(
     typer.echo("Targets (bridge against its peers; measured, not asserted):")
     typer.echo(render_targets(found))
     typer.echo("")
+    shared = f" among {instances} bridge processes on one Redis" if instances > 1 else ""
     typer.echo(
-        f"{total} replies per run in {elapsed:.0f} s; QPS limit {qps}; model {ttft:g} s to "
-        f"first token, {tps:g} tokens/s, {chunk_chars} characters per chunk."
+        f"{total} replies per run{shared} in {elapsed:.0f} s; QPS limit {qps}; model "
+        f"{ttft:g} s to first token, {tps:g} tokens/s, {chunk_chars} characters per chunk."
     )
     if json_file is not None:
         write_json(json_file, rows, found, _settings_document(settings, sys.argv))
         typer.echo(f"figures written to {json_file}", err=True)
     if chart is not None:
-        run_reporting(lambda: write_chart(chart, rows))
+        run_reporting(lambda: write_chart(chart, totals))
         typer.echo(f"chart written to {chart}", err=True)
 
 
@@ -193,6 +210,7 @@ def _settings_document(settings: BenchSettings, argv: list[str]) -> dict[str, An
         "concurrency": list(settings.concurrency),
         "replies": [settings.scenario(c).replies for c in settings.concurrency],
         "qps": settings.qps,
+        "instances": settings.instances,
         "model_speed": settings.speed.model_dump(mode="json"),
         "mix": asdict(settings.mix),
         "pacing": settings.pacing.model_dump(mode="json"),

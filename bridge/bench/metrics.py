@@ -135,6 +135,9 @@ class StrategyFigures:
     peak_rss_mb: float
     rss_per_conversation_kb: float
     call_seconds_p50: float | None
+    #: One of several instances (``bridge bench --instances``): its number from 1;
+    #: ``None`` for a phase's only or total row.
+    instance: int | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

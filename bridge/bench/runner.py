@@ -19,13 +19,19 @@ strategy it runs one phase:
    with ``concurrency`` workers through the production relay (``answer``'s docstring);
 3. read back the emulator's records and reduce them with ``collect`` and ``metrics``,
    adding the CPU time and memory the child reported.
+
+With ``instances`` above 1 (``bridge bench --instances N``) the run also starts one
+``redis-server`` (``redis_process``), and each phase runs N children at once on it, the
+replies dealt out among them (``instances``): the phase gives a row per instance and a
+total row, which carries the strategy's plain name.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import anyio
@@ -34,14 +40,18 @@ import httpx2
 from bridge.bench.answer import BENCH_TEMPLATE, PhaseOrder, PhaseReport, ReplyOrder
 from bridge.bench.collect import Sent, calls_by_token, observations
 from bridge.bench.emulator_process import spawned_emulator
-from bridge.bench.metrics import ResourceUse, StrategyFigures, percentile, reply_figures, summarize
-from bridge.bench.phase_process import run_phase
+from bridge.bench.instances import combined_use, deal, shares
+from bridge.bench.metrics import StrategyFigures, reply_figures, summarize
+from bridge.bench.phase_process import run_phase, run_phases
+from bridge.bench.redis_process import spawned_redis
 from bridge.bench.resources import raise_fd_limit
 from bridge.bench.scenario import Mix, ReplySpec, Scenario, build_replies, warm_up_reply
 from bridge.bench.strategies import Strategy
 from bridge.config import PacingConfig
 from bridge.dingtalk.operations import Operation
 from bridge.emulator.control.client import EmulatorControl
+from bridge.emulator.control.views import MessageView
+from bridge.emulator.model.reply import EmissionView
 from bridge.emulator.model.script import ModelSpeed
 
 __all__ = ["BenchSettings", "Progress", "default_replies", "run_bench"]
@@ -71,6 +81,7 @@ class BenchSettings:
     pacing: PacingConfig = field(default_factory=PacingConfig)
     seed: int = 7
     log_level: int = logging.CRITICAL  # of the phase children
+    instances: int = 1  # bridge processes per phase, on one Redis when more than one
 
     def scenario(self, concurrency: int) -> Scenario:
         """The scenario of one concurrency level."""
@@ -118,6 +129,15 @@ def _order(spec: ReplySpec) -> ReplyOrder:
     return ReplyOrder(id=spec.id, conversation_id=_conversation(spec), prompt=spec.prompt)
 
 
+@dataclass(frozen=True)
+class _Records:
+    """What the emulator recorded in one phase."""
+
+    messages: list[MessageView]
+    emissions: list[EmissionView]
+    calls: dict[str, tuple[int, int]]
+
+
 class _Bench:
     """One run: the control client of the emulator child and the settings."""
 
@@ -127,8 +147,10 @@ class _Bench:
         base_url: str,
         http: httpx2.AsyncClient,
         progress: Callable[[Progress], None],
+        redis_url: str | None = None,
     ) -> None:
         self._settings = settings
+        self._redis_url = redis_url
         self._base_url = base_url
         self._control = EmulatorControl(http, base_url)
         self._model = self._control.model
@@ -136,6 +158,20 @@ class _Bench:
         self._phases = len(settings.concurrency) * len(settings.strategies)
         self._phase_index = 0
         self._warm_up = warm_up_reply(settings.mix)
+        n = settings.instances
+        # One warm-up conversation per instance: each process warms up on its own.
+        self._warm_ups = (
+            [_order(self._warm_up)]
+            if n == 1
+            else [
+                ReplyOrder(
+                    id=f"{self._warm_up.id}-{k}",
+                    conversation_id=f"{_conversation(self._warm_up)}-{k}",
+                    prompt=self._warm_up.prompt,
+                )
+                for k in range(1, n + 1)
+            ]
+        )
 
     async def run(self) -> list[StrategyFigures]:
         await self._model.reset()
@@ -150,68 +186,99 @@ class _Bench:
             )
             for strategy in self._settings.strategies:
                 self._phase_index += 1
-                rows.append(await self._phase(strategy, scenario, specs))
+                rows.extend(await self._phase(strategy, scenario, specs))
         return rows
 
     async def _phase(
         self, strategy: Strategy, scenario: Scenario, specs: list[ReplySpec]
-    ) -> StrategyFigures:
-        """Steps 1–3 of the module docstring."""
+    ) -> list[StrategyFigures]:
+        """Steps 1–3 of the module docstring: one row, or one per instance and a total."""
         control = self._control
         await control.reset()
         await control.set_qps(scenario.qps)
         await control.register_template(BENCH_TEMPLATE.template_id, BENCH_TEMPLATE.key)
         await self._model.clear_emissions()
 
-        async def converse(spec: ReplySpec) -> None:
+        async def converse(order: ReplyOrder) -> None:
             await control.create_conversation(
-                "group", [USER], title=spec.id, conversation_id=_conversation(spec)
+                "group", [USER], title=order.id, conversation_id=order.conversation_id
             )
 
-        await _each([self._warm_up, *specs], converse, SETUP_PARALLEL)
-        order = PhaseOrder(
-            base_url=self._base_url,
-            strategy=strategy.name,
-            concurrency=scenario.concurrency,
-            qps=scenario.qps,
-            pacing=self._settings.pacing,
-            user=USER,
-            warm_up=_order(self._warm_up),
-            replies=tuple(_order(spec) for spec in specs),
-            log_level=self._settings.log_level,
-        )
+        await _each([*self._warm_ups, *map(_order, specs)], converse, SETUP_PARALLEL)
+        n = self._settings.instances
+        hands = deal(specs, n)
+        concurrency = [scenario.concurrency] if n == 1 else shares(scenario.concurrency, n)
+        orders = [
+            PhaseOrder(
+                base_url=self._base_url,
+                strategy=strategy.name,
+                concurrency=concurrency[k],
+                qps=scenario.qps,
+                pacing=self._settings.pacing,
+                user=USER,
+                warm_up=self._warm_ups[k],
+                replies=tuple(_order(spec) for spec in hands[k]),
+                log_level=self._settings.log_level,
+                state=self._redis_url if n > 1 else None,
+                # A fresh budget per phase: nothing of the last phase's calls counts.
+                state_prefix=f"bench:{self._phase_index}:",
+                barrier=n > 1,
+            )
+            for k in range(n)
+        ]
 
         def report(done: int) -> None:
             self._report(strategy, scenario, done)
 
         report(0)
-        child = await run_phase(order, report)
-        return await self._figures(strategy, scenario, specs, child)
+        if n == 1:
+            children = [await run_phase(orders[0], report)]
+        else:
+            children = await run_phases(orders, report)
+        records = await self._records(specs)
+        total = self._row(strategy.name, scenario, specs, children, records)
+        if n == 1:
+            return [total]
+        rows = [
+            replace(
+                self._row(f"{strategy.name} @{k + 1}", scenario, hands[k], [child], records),
+                concurrency=concurrency[k],
+                instance=k + 1,
+            )
+            for k, child in enumerate(children)
+        ]
+        return [*rows, total]
 
-    async def _figures(
-        self, strategy: Strategy, scenario: Scenario, specs: list[ReplySpec], child: PhaseReport
+    async def _records(self, specs: list[ReplySpec]) -> _Records:
+        prompts = {spec.prompt for spec in specs}
+        return _Records(
+            messages=await self._control.messages(),
+            emissions=[e for e in await self._model.emissions() if e.user in prompts],
+            calls=calls_by_token(await self._control.calls(operations=[Operation.AI_REPLY])),
+        )
+
+    def _row(
+        self,
+        name: str,
+        scenario: Scenario,
+        specs: list[ReplySpec],
+        children: Sequence[PhaseReport],
+        records: _Records,
     ) -> StrategyFigures:
+        """The figures of ``specs``, answered by ``children`` (all of them or one)."""
         by_id = {spec.id: spec for spec in specs}
         sent = [
             Sent(by_id[s.reply_id], s.conversation_id, s.token, s.user_at)
+            for child in children
             for s in child.sent
             if s.reply_id in by_id
         ]
-        messages = await self._control.messages()
         prompts = {spec.prompt for spec in specs}
-        emissions = [e for e in await self._model.emissions() if e.user in prompts]
-        calls = calls_by_token(await self._control.calls(operations=[Operation.AI_REPLY]))
-        found = observations(sent, messages, emissions, calls)
-        use = ResourceUse(
-            wall_seconds=child.wall_seconds,
-            cpu_seconds=child.cpu_seconds,
-            chunks=sum(len(e.chunks) for e in emissions),
-            peak_rss_bytes=child.peak_rss_bytes,
-            baseline_rss_bytes=child.baseline_rss_bytes,
-            call_seconds_p50=percentile(child.call_seconds, 50),
-        )
+        emissions = [e for e in records.emissions if e.user in prompts]
+        found = observations(sent, records.messages, emissions, records.calls)
+        use = combined_use(children, chunks=sum(len(e.chunks) for e in emissions))
         figures = [reply_figures(o) for o in found]
-        return summarize(strategy.name, scenario.concurrency, scenario.qps, figures, use)
+        return summarize(name, scenario.concurrency, scenario.qps, figures, use)
 
     def _report(self, strategy: Strategy, scenario: Scenario, done: int) -> None:
         self._progress(
@@ -236,12 +303,25 @@ async def run_bench(
     """Run every phase of ``settings``; one row per (concurrency, strategy), in order."""
     if not settings.strategies or not settings.concurrency:
         raise ValueError("the benchmark needs at least one strategy and one concurrency")
+    if settings.instances < 1:
+        raise ValueError("the benchmark needs at least one instance")
     raise_fd_limit()
     # Control calls queue for a connection rather than fail while the child is busy.
     timeout = httpx2.Timeout(60.0, pool=None)
     limits = httpx2.Limits(max_connections=200, max_keepalive_connections=200)
     async with (
+        _redis(settings.instances) as redis_url,
         spawned_emulator() as base_url,
         httpx2.AsyncClient(timeout=timeout, limits=limits) as http,
     ):
-        return await _Bench(settings, base_url, http, progress).run()
+        return await _Bench(settings, base_url, http, progress, redis_url).run()
+
+
+@asynccontextmanager
+async def _redis(instances: int) -> AsyncIterator[str | None]:
+    """The run's Redis when several instances share a budget; none for one."""
+    if instances == 1:
+        yield None
+        return
+    async with spawned_redis() as url:
+        yield url

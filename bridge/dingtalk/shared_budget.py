@@ -61,7 +61,7 @@ from bridge.observe.hooks import UNOBSERVED, BudgetObserver
 from bridge.state.redis import is_redis_url
 from bridge.state.redis_budget import RedisLedger
 
-__all__ = ["BudgetStats", "SharedBudget", "open_budget"]
+__all__ = ["BudgetStats", "SharedBudget", "open_budget", "shared_budget"]
 
 log = logging.getLogger(__name__)
 
@@ -332,18 +332,28 @@ def open_budget(
 ) -> AbstractAsyncContextManager[Budget]:
     """The budget ``config`` calls for, to be entered with ``async with``: shared on the
     Redis of ``[serve] state``, else a ``RateBudget`` of this process."""
-    dingtalk = config.dingtalk
-    if not is_redis_url(config.serve.state):
+    dingtalk, serve = config.dingtalk, config.serve
+    if not is_redis_url(serve.state):
         return nullcontext(RateBudget(dingtalk.qps_per_api, observer=observer))
-    return _shared(config, observer)
+    return shared_budget(
+        serve.state,
+        prefix=serve.state_prefix,
+        qps=dingtalk.qps_per_api,
+        call_timeout=dingtalk.timeout,
+        observer=observer,
+    )
 
 
 @asynccontextmanager
-async def _shared(config: Config, observer: BudgetObserver) -> AsyncIterator[Budget]:
-    async with RedisLedger(config.serve.state, prefix=config.serve.state_prefix) as ledger:
-        yield SharedBudget(
-            ledger,
-            config.dingtalk.qps_per_api,
-            call_timeout=config.dingtalk.timeout,
-            observer=observer,
-        )
+async def shared_budget(
+    url: str,
+    *,
+    prefix: str,
+    qps: float,
+    call_timeout: float,
+    observer: BudgetObserver = UNOBSERVED,
+) -> AsyncIterator[SharedBudget]:
+    """A ``SharedBudget`` on the Redis at ``url`` (keys under ``prefix``), its connections
+    closed when the block ends. ``open_budget`` and the benchmark's instances use it."""
+    async with RedisLedger(url, prefix=prefix) as ledger:
+        yield SharedBudget(ledger, qps, call_timeout=call_timeout, observer=observer)

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import anyio
 import pytest
 from anyio.abc import TaskGroup, TaskStatus
 from redis.asyncio import Redis
 
-from bridge.dingtalk.budget import reply_started
+from bridge.config import Config
+from bridge.dingtalk.budget import RateBudget, reply_started
 from bridge.dingtalk.ledger import Request, Terms, Ticket
 from bridge.dingtalk.operations import Operation
-from bridge.dingtalk.shared_budget import SharedBudget
+from bridge.dingtalk.shared_budget import SharedBudget, open_budget
 from bridge.state.redis_budget import RedisLedger
 from tests.dingtalk.ledgers import RecordingLedger, most_in_a_window
+from tests.serve.conftest import bridge_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -261,3 +264,32 @@ async def test_the_interval_is_shared_by_the_instances_calling(
     async with a.slot("app", UPDATE):
         pass
     assert a.interval("app", UPDATE) == pytest.approx(2 * alone)
+
+
+async def test_open_budget_shares_on_redis_and_stays_local_otherwise(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """``[serve] state`` on Redis: a SharedBudget there with ``qps_per_api``, its slots
+    under ``state_prefix``; a SQLite file: this process's RateBudget."""
+    base = "http://127.0.0.1:9"
+    local = Config.model_validate(bridge_settings(base, tmp_path / "state.sqlite3"))
+    async with open_budget(local) as budget:
+        assert type(budget) is RateBudget
+    shared = Config.model_validate(
+        bridge_settings(
+            base,
+            tmp_path / "unused",
+            serve={"state": redis_url, "state_prefix": "ob:"},
+            dingtalk={"qps_per_api": 10},
+        )
+    )
+    async with open_budget(shared) as budget:
+        assert isinstance(budget, SharedBudget)
+        assert budget.limit == 10
+        async with budget.slot("app", UPDATE):
+            pass
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await client.zcard("ob:budget:members") == 1
+    finally:
+        await client.aclose()

@@ -4,7 +4,8 @@ The page is plain HTML, CSS and JavaScript in ``static/`` (no build step, no ven
 libraries): it reads the world through the control API, sends the user's messages with
 ``POST /_emulator/inbound`` and follows ``GET /_emulator/events`` (server-sent events)
 to show each reply as a DingTalk user would see it, every API call as it happens, and
-per-reply figures. Its controls drive ``/_emulator/faults`` and ``/_emulator/model/…``.
+per-reply figures. Its controls drive ``/_emulator/faults`` and ``/_emulator/model/…``,
+and a streaming AI card's "停止" presses its stop button (``/_emulator/cards/…/press``).
 This module only serves the files; all behaviour lives in the control API and the page.
 """
 

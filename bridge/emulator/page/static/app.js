@@ -105,7 +105,7 @@
       const data = parse(event);
       if (data && data.call) sandbox.emit("call", data.call);
     });
-    for (const name of ["stream.connected", "stream.closed", "stream.frame", "stream.ack", "callback.posted"]) {
+    for (const name of ["stream.connected", "stream.closed", "stream.frame", "stream.ack", "callback.posted", "card.pressed"]) {
       source.addEventListener(name, (event) => {
         const data = parse(event);
         if (data) sandbox.emit("wire", data);

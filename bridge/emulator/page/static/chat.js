@@ -2,6 +2,9 @@
 // sees it (a reply bubble is "preparing", grows while "inputting", then shows "finished"
 // or "failed"), and the composer that sends a user's message through the emulator.
 // Pictures and voice messages are media.js's; it sends them through `sandbox.say`.
+// A streaming AI card whose stop button shows (MessageView.stop_button) gets a "停止"
+// button: pressing it presses the card's button as the current speaker, and DingTalk
+// (the emulator) calls the bridge back over Stream or HTTP, as the card asked.
 "use strict";
 
 (function () {
@@ -155,6 +158,7 @@
     } else {
       content = `<div class="plain">${escapeHtml(message.text)}</div>`;
     }
+    content += stopButton(message);
     const chip = bot ? `<span class="state-chip ${message.state}">${STATE_LABEL[message.state]}</span>` : "";
     const via = bot ? `<span class="via">${escapeHtml(message.via)}</span>` : "";
     element.innerHTML = `
@@ -164,7 +168,36 @@
         <div class="bubble">${content}</div>
         <div class="foot" data-figures></div>
       </div>`;
+    const stop = element.querySelector("[data-stop]");
+    if (stop) stop.addEventListener("click", () => pressStop(message));
     sandbox.emit("bubble", element, message);
+  }
+
+  // ---------------------------------------------------------------- the stop button
+
+  const stopping = new Set(); // ids of messages whose stop was pressed (re-renders keep it)
+
+  function stopButton(message) {
+    if (message.sender_kind !== "bot" || !message.stop_button || !message.out_track_id) return "";
+    const pressed = stopping.has(message.id);
+    return `<div class="card-actions"><button type="button" class="stop-button" data-stop${pressed ? " disabled" : ""}>${pressed ? "停止中…" : "停止"}</button></div>`;
+  }
+
+  async function pressStop(message) {
+    if (stopping.has(message.id)) return;
+    stopping.add(message.id);
+    const element = document.querySelector(`[data-message-id="${message.id}"]`);
+    if (element) fillMessage(element, sandbox.messages.get(message.id) || message);
+    const path = `/_emulator/cards/${encodeURIComponent(message.out_track_id)}/press`;
+    try {
+      const press = await sandbox.api("POST", path, { user: $("speaker").value, action: "btn_stop" });
+      if (press.status === null) sandbox.toast(`the bridge did not answer the stop: ${press.error}`, "error");
+    } catch (error) {
+      stopping.delete(message.id);
+      sandbox.toast(`could not stop: ${error.message}`, "error");
+      const current = document.querySelector(`[data-message-id="${message.id}"]`);
+      if (current) fillMessage(current, sandbox.messages.get(message.id) || message);
+    }
   }
 
   sandbox.on("message", (message) => {

@@ -278,6 +278,11 @@
       text = `callback POST ${event.callback.door} → ${event.callback.status ?? event.callback.error}`;
       kind = event.callback.status && event.callback.status < 400 ? "wire" : "wire bad";
       value = event.callback;
+    } else if (event.press) {
+      const press = event.press;
+      text = `card ${press.action} pressed by ${press.user} → ${press.route} ${press.status ?? press.error}`;
+      kind = press.status && press.status < 400 ? "wire" : "wire bad";
+      value = press;
     }
     if (text === null) return;
     const row = document.createElement("div");

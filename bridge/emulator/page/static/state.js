@@ -2,7 +2,7 @@
 //
 // Events: "world" (the world view, once), "message" (a MessageView was stored, with
 // {replay} true while transcripts are being re-read), "call" (a CallView), "wire" (a
-// Stream or HTTP-callback event of the bus), "resync" (transcripts were re-read),
+// Stream, HTTP-callback or card-press event of the bus), "resync" (transcripts were re-read),
 // "conversation" (the selected conversation changed).
 "use strict";
 

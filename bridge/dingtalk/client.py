@@ -33,13 +33,7 @@ from bridge.dingtalk import cards, host, media, wire
 from bridge.dingtalk.auth import AccessTokenProvider
 from bridge.dingtalk.budget import Budget
 from bridge.dingtalk.cards import CardSpace, DeliverResult, FlowStatus
-from bridge.dingtalk.faults import (
-    check_webhook,
-    error_from_response,
-    is_token_error,
-    unavailable,
-    unreachable,
-)
+from bridge.dingtalk.faults import is_token_error, read_answer, unavailable, unreachable
 from bridge.dingtalk.operations import ENDPOINTS, Endpoint, Operation
 from bridge.dingtalk.retry import RetryPolicy
 from bridge.dingtalk.wire import (
@@ -381,7 +375,7 @@ class DingTalkClient:
         log.debug(
             "%s %s %s -> %d", operation.value, endpoint.method, mask_url(url), response.status_code
         )
-        return _read(operation, endpoint, response)
+        return read_answer(operation, endpoint, response)
 
 
 def _finishes(content: AiCard | BasicCard) -> bool:
@@ -391,23 +385,3 @@ def _finishes(content: AiCard | BasicCard) -> bool:
 
 def _card_params(params: Mapping[str, str] | None) -> Mapping[str, str]:
     return params if params is not None else {"flowStatus": FlowStatus.PROCESSING.value}
-
-
-def _read(operation: Operation, endpoint: Endpoint, response: httpx2.Response) -> Any:
-    """The decoded JSON of a success answer; raises the typed error of any other."""
-    content = response.content
-    if not 200 <= response.status_code < 300:
-        raise error_from_response(
-            operation,
-            response.status_code,
-            content,
-            request_id=response.headers.get("x-acs-request-id"),
-            retry_after=response.headers.get("retry-after"),
-        )
-    if endpoint.host == "webhook":
-        check_webhook(operation, content)
-        return wire.decode_json(content)
-    decoded = wire.decode_json(content)
-    if decoded is None and content.strip():
-        raise unavailable(operation, "the success answer is not JSON")
-    return decoded

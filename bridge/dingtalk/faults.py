@@ -1,7 +1,7 @@
 """DingTalk's error answers, mapped onto bridge's error tree (wire contract §2, §5).
 
-The client hands every non-success answer here and raises what comes back; nothing
-else in bridge looks at an error body. Three shapes exist:
+The client hands every answer to ``read_answer``, which decodes a success and raises
+the typed error of anything else; nothing else in bridge looks at an error body. Three shapes exist:
 
 * v1.0 JSON errors, with ``code|Code``, ``message|Message``, ``requestid|RequestId``;
 * an IP ban: ``{"status": 1111, "wait": 5, "punish": "deny"}`` or an HTML page with 403;
@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.dingtalk.operations import Operation
+import httpx2
+
+from bridge.dingtalk.operations import Endpoint, Operation
 from bridge.dingtalk.wire import decode_json
 from bridge.errors import (
     InvalidConversationToken,
@@ -36,6 +38,7 @@ __all__ = [
     "check_webhook",
     "error_from_response",
     "is_token_error",
+    "read_answer",
     "unavailable",
     "unreachable",
 ]
@@ -187,3 +190,23 @@ def unavailable(operation: Operation, reason: str) -> PlatformUnavailable:
 def unreachable(operation: Operation, reason: str) -> PlatformUnreachable:
     """The error for a call that could not even connect: nothing was sent."""
     return PlatformUnreachable(reason, operation=operation.value)
+
+
+def read_answer(operation: Operation, endpoint: Endpoint, response: httpx2.Response) -> Any:
+    """The decoded JSON of a success answer; raises the typed error of any other."""
+    content = response.content
+    if not 200 <= response.status_code < 300:
+        raise error_from_response(
+            operation,
+            response.status_code,
+            content,
+            request_id=response.headers.get("x-acs-request-id"),
+            retry_after=response.headers.get("retry-after"),
+        )
+    if endpoint.host == "webhook":
+        check_webhook(operation, content)
+        return decode_json(content)
+    decoded = decode_json(content)
+    if decoded is None and content.strip():
+        raise unavailable(operation, "the success answer is not JSON")
+    return decoded

@@ -1,7 +1,8 @@
 """DingTalk's error answers, mapped onto bridge's error tree (wire contract §2, §5).
 
 The client hands every answer to ``read_answer``, which decodes a success and raises
-the typed error of anything else; nothing else in bridge looks at an error body. Three shapes exist:
+the typed error of anything else; nothing else in bridge looks at an error body.
+Three shapes exist:
 
 * v1.0 JSON errors, with ``code|Code``, ``message|Message``, ``requestid|RequestId``;
 * an IP ban: ``{"status": 1111, "wait": 5, "punish": "deny"}`` or an HTML page with 403;

@@ -87,10 +87,11 @@ async def _over_stream(emulator: Emulator, card: CardInstance, draft: PressView)
     press_id = f"press-{card.out_track_id}-{len(emulator.presses.since()) + 1}"
     delivery, frame = hub.deliver(card.client_id, CARD_TOPIC, press_id, data)
     sent = {"frame_id": frame.message_id, "delivery_id": delivery.id}
-    if not await hub.wait_until(lambda: delivery.state != "pending", PRESS_TIMEOUT):
+    if not await hub.wait_until(lambda: delivery.state == "acked", PRESS_TIMEOUT):
         error = f"no ACK within {PRESS_TIMEOUT:g} s"
         return draft.model_copy(update={**sent, "error": error})
-    ack = next(a for a in hub.acks(message_id=frame.message_id) if a.error is None)
+    # The ACK may answer a redelivered frame (a short ack_timeout): match the delivery.
+    ack = next(a for a in hub.acks() if a.delivery_id == delivery.id and a.error is None)
     answer = {"status": ack.code, "response": _parsed(ack.data)}
     return draft.model_copy(update={**sent, **answer})
 

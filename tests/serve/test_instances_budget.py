@@ -113,5 +113,8 @@ async def test_a_flood_on_three_instances_keeps_to_the_shared_limit(
     assert all(h["answered"] > 0 for h in health), "every instance answered some"
     assert members == 3, "every instance kept to the budget in Redis"
     peaks = busiest_second(calls)
-    assert max(peaks.values()) == QPS, f"the flood pressed on the limit: {peaks}"
+    # The flood pressed on the limit (so the 0 × 403 above means something): some API
+    # was near it in some second. Not "== QPS": how close a run gets depends on the
+    # machine, and the tests assert no rates.
+    assert QPS * 3 // 4 <= max(peaks.values()) <= QPS, f"the busiest seconds: {peaks}"
     assert [p.returncode for p in fleet.processes] == [0, 0, 0]

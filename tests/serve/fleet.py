@@ -33,8 +33,8 @@ from redis.asyncio import Redis
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.server import RunningEmulator
 from bridge.emulator.webhooks.signature import sign
+from tests.child import write_config as child_config
 from tests.redis_server import RedisServer, free_port
-from tests.serve.conftest import ROOT
 
 BRIDGE = str(Path(sys.executable).parent / "bridge")
 SECRET = "dev-secret"
@@ -58,48 +58,21 @@ class Fleet:
 def write_config(
     base_url: str, redis_url: str, folder: Path, *, port: int, concurrent: int
 ) -> Path:
-    path = folder / f"bridge-{port}.toml"
-    path.write_text(
-        f"""
-[dingtalk]
-api_base = "{base_url}"
-oapi_base = "{base_url}"
-reply_hosts = ["{base_url.removeprefix("http://")}"]
-retry = {{ backoff_initial = 0.05, backoff_max = 0.2 }}
-
-[llm]
-base_url = "{base_url}/v1"
-model = "simulated"
-max_retries = 0
-
-[pacing]
-oneshot_window = 0.3
-min_interval = 0.3
-
-[delivery]
-ai_template_id = "bridge-markdown.schema"
-
-[serve]
-host = "127.0.0.1"
-port = {port}
-stream = false
-http = true
-grace_period = 5.0
-max_concurrent_replies = {concurrent}
-state = "{redis_url}"
-state_prefix = "it:"
-instance_lease = 4.0
-takeover_interval = 0.3
-prompts_dir = "{ROOT / "prompts"}"
-
-[[assistants]]
-name = "dev"
-client_id = "dingbridge-dev"
-client_secret = "{SECRET}"
-""",
-        encoding="utf-8",
+    """One instance's config: HTTP doors on ``port``, state on the Redis at ``redis_url``,
+    a short lease and takeover interval so a killed instance's work moves soon."""
+    return child_config(
+        folder / f"bridge-{port}.toml",
+        base_url,
+        host="127.0.0.1",
+        port=port,
+        stream=False,
+        http=True,
+        max_concurrent_replies=concurrent,
+        state=redis_url,
+        state_prefix="it:",
+        instance_lease=4.0,
+        takeover_interval=0.3,
     )
-    return path
 
 
 @asynccontextmanager

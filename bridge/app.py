@@ -6,10 +6,10 @@ them through its constructor. ``Bridge`` is an async context manager:
 - on enter it opens the state store and registers this process in it as an owner
   (``bridge.state.lease``; a second ``bridge serve`` on a store that is not shared is
   refused right there), loads tiktoken's tables (offline, once, in a worker thread),
-  opens the shared HTTP client, the rate budget, one DingTalk client per assistant, the
-  prompt templates (checked), the LLM sources and the pipeline, then, as ``bridge
-  serve``, **recovers** (``bridge.recovery``): messages left open by processes that are
-  gone are closed, and their journaled Turns are answered;
+  opens the HTTP clients (DingTalk's, the models'), the rate budget, one DingTalk client
+  per assistant, the prompt templates (checked), the LLM sources and the pipeline, then,
+  as ``bridge serve``, **recovers** (``bridge.recovery``): messages left open by
+  processes that are gone are closed, and their journaled Turns are answered;
 - ``serve`` runs the doors (a Stream connection per assistant and/or the HTTP server)
   until cancelled or ``stop`` is called (SIGTERM); the doors of ``bridge.inbound`` turn
   what they receive into Turns and hand them to the pipeline, and a stop button's press
@@ -140,13 +140,16 @@ class Bridge:
         encodings = self._encodings
         if encodings is None:
             encodings = await anyio.to_thread.run_sync(load_encodings)
+        # Two pools: DingTalk's calls (a close, a one-shot) never queue behind the model's
+        # streams, nor pay the pool's per-request bookkeeping over a thousand of them.
         limits = httpx2.Limits(
-            max_connections=max(100, 2 * config.serve.max_concurrent_replies + 20),
+            max_connections=max(100, config.serve.max_concurrent_replies + 20),
             max_keepalive_connections=64,
         )
         self.http = await self._stack.enter_async_context(
             httpx2.AsyncClient(timeout=config.dingtalk.timeout, limits=limits)
         )
+        self.model_http = await self._stack.enter_async_context(httpx2.AsyncClient(limits=limits))
         # Shared by every instance on the Redis of [serve] state, else this process's.
         self.budget = await self._stack.enter_async_context(open_budget(config, self.metrics))
         runtimes: dict[str, AssistantRuntime] = {}
@@ -225,7 +228,7 @@ class Bridge:
         self.clients[assistant.name] = client
         self.factories[assistant.name] = factory
         encoding = encodings.for_model(assistant.llm.model, assistant.llm)
-        openai_client = create_openai_client(assistant.llm, self._env, self.http)
+        openai_client = create_openai_client(assistant.llm, self._env, self.model_http)
         # Read live: a shared budget's share changes as instances come and go.
         per_call = partial(self.budget.interval, assistant.client_id, Operation.AI_UPDATE)
         media = self.config.media

@@ -6,13 +6,14 @@ prepares the emulated world and hands a ``PhaseOrder`` to a fresh child process
 no phase inherits another's heap, imports or connections, and the CPU and memory
 figures are those of a process that did nothing but this phase:
 
-1. build the bridge side as production does (one ``httpx2.AsyncClient``, a
-   ``RateBudget``, a ``DingTalkClient``, an ``LLMSource`` on the openai client, the
-   ``ai_reply`` surface) and get the access token; a strategy that keeps to no budget
-   gets ``NoBudget`` (no client-side budget at all: each refused call waits out its own
-   rate limit; DingTalk's limit still holds). One of several instances
-   (``bridge bench --instances``) keeps to the ``SharedBudget`` on the run's Redis
-   (``state``), with the phase's other instances, as ``bridge serve`` does;
+1. build the bridge side as production does (an ``httpx2.AsyncClient`` for DingTalk
+   and one for the model, with its pool limits; a ``RateBudget``, a ``DingTalkClient``,
+   an ``LLMSource`` on the openai client, the ``ai_reply`` surface) and get the access
+   token; a strategy that keeps to no budget gets ``NoBudget`` (no client-side budget at
+   all: each refused call waits out its own rate limit; DingTalk's limit still holds).
+   One of several instances (``bridge bench --instances``) keeps to the ``SharedBudget``
+   on the run's Redis (``state``), with the phase's other instances, as ``bridge serve``
+   does;
 2. warm up: one unmeasured short reply, so lazy imports and first-use set-up stay out of
    the figures; the resident set after it is the phase's memory baseline; then wait out
    the emulator's one-second QPS window, so the warm-up's calls do not count against the
@@ -209,19 +210,23 @@ async def answer_phase(
     dingtalk = DingTalkConfig(api_base=base, oapi_base=base, qps_per_api=order.qps)
     llm = LLMConfig(base_url=f"{base}/v1", model=MODEL)
     connections = 2 * order.concurrency + 100
-    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # As bridge serve's (``bridge.app``): idle connections past 64 are closed. Keeping a
+    # thousand idle would cost each request a pass over all of them in the pool (a
+    # socket probe each), CPU this process's replies would lose.
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=64)
     # The control client has its own pool, so the user's messages never queue behind
     # the bridge's calls (and the reverse).
     control_timeout = httpx2.Timeout(60.0, pool=None)
     async with (
         httpx2.AsyncClient(timeout=dingtalk.timeout, limits=limits) as http,
+        httpx2.AsyncClient(limits=limits) as model_http,
         httpx2.AsyncClient(timeout=control_timeout, limits=limits) as control_http,
         _budget(order, chosen, dingtalk) as budget,
     ):
         client = DingTalkClient(
             http, dingtalk, client_id=DEFAULT_APP, client_secret=DEFAULT_SECRET, budget=budget
         )
-        source = LLMSource(create_openai_client(llm, {}, http), llm)
+        source = LLMSource(create_openai_client(llm, {}, model_http), llm)
         answerer = _Answerer(
             order, chosen, EmulatorControl(control_http, base), client, source, budget
         )

@@ -39,7 +39,7 @@ from enum import StrEnum
 
 import anyio
 
-from bridge.delivery.surface import LiveMessage, Surface
+from bridge.delivery.surface import LiveMessage, Surface, WrappedSurface
 from bridge.errors import StateError
 from bridge.state.stop_mailbox import StopMailbox, StopRequest
 from bridge.turn import ConversationType, Turn
@@ -259,29 +259,14 @@ class Stops:
         return False
 
 
-class StoppableSurface:
+class StoppableSurface(WrappedSurface):
     """A surface whose opened messages become targets of their reply (``opened``)."""
 
     def __init__(self, inner: Surface, reply: RunningReply) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._reply = reply
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def can_stream(self) -> bool:
-        return self._inner.can_stream
-
-    @property
-    def can_split(self) -> bool:
-        return self._inner.can_split
 
     async def open(self) -> LiveMessage:
         message = await self._inner.open()
         self._reply.opened(message.handle)
         return message
-
-    async def send_once(self, text: str) -> None:
-        await self._inner.send_once(text)

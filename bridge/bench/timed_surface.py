@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from bridge.delivery.surface import LiveMessage, Surface
+from bridge.delivery.surface import LiveMessage, Surface, WrappedSurface
 
 __all__ = ["TimedLive", "TimedSurface"]
 
@@ -44,34 +44,19 @@ class TimedLive:
         self._seconds.append(anyio.current_time() - started)
 
 
-class TimedSurface:
+class TimedSurface(WrappedSurface):
     """``surface`` with its calls timed into ``seconds``."""
 
     def __init__(self, surface: Surface, seconds: list[float]) -> None:
-        self._surface = surface
+        super().__init__(surface)
         self._seconds = seconds
-
-    @property
-    def name(self) -> str:
-        """The wrapped surface's name."""
-        return self._surface.name
-
-    @property
-    def can_stream(self) -> bool:
-        """Whether the wrapped surface streams."""
-        return self._surface.can_stream
-
-    @property
-    def can_split(self) -> bool:
-        """Whether the wrapped surface can carry a continued message."""
-        return self._surface.can_split
 
     async def open(self) -> LiveMessage:
         """Open a message on the wrapped surface; its calls are timed."""
-        return TimedLive(await self._surface.open(), self._seconds)
+        return TimedLive(await self._inner.open(), self._seconds)
 
     async def send_once(self, text: str) -> None:
         """Send ``text`` once through the wrapped surface, timed."""
         started = anyio.current_time()
-        await self._surface.send_once(text)
+        await self._inner.send_once(text)
         self._seconds.append(anyio.current_time() - started)

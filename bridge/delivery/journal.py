@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from bridge.delivery.surface import LiveMessage, Surface
+from bridge.delivery.surface import LiveMessage, Surface, WrappedSurface
 from bridge.errors import StateError
 from bridge.logcontext import note_surface
 from bridge.state import OpenMessage, Store
@@ -101,7 +101,7 @@ async def _write(store: Store, record: OpenMessage) -> None:
         log.warning("open message %s not recorded for now: %s", record.message_id, exc)
 
 
-class JournaledSurface:
+class JournaledSurface(WrappedSurface):
     """A surface whose opened messages are journaled in ``store``."""
 
     def __init__(
@@ -114,24 +114,12 @@ class JournaledSurface:
         owner: str = "",
         leftovers: Leftovers | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._store = store
         self._assistant = assistant
         self._clock = clock
         self._owner = owner  # "" records the message as nobody's: any start-up may close it
         self._leftovers = leftovers
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def can_stream(self) -> bool:
-        return self._inner.can_stream
-
-    @property
-    def can_split(self) -> bool:
-        return self._inner.can_split
 
     async def open(self) -> LiveMessage:
         message = await self._inner.open()
@@ -150,6 +138,3 @@ class JournaledSurface:
         await _write(self._store, record)
         note_surface(record.surface, record.message_id)
         return JournaledMessage(message, self._store, record, self._leftovers)
-
-    async def send_once(self, text: str) -> None:
-        await self._inner.send_once(text)

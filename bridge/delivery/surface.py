@@ -134,3 +134,32 @@ class KindedSurface:
     @property
     def can_split(self) -> bool:
         return self.kind.can_split
+
+
+class WrappedSurface:
+    """Base of surfaces that wrap another to note what it does (journal, stops, metrics).
+
+    The inner surface's name and abilities, and its calls passed through; a subclass
+    overrides the call it adds to.
+    """
+
+    def __init__(self, inner: Surface) -> None:
+        self._inner = inner
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def can_stream(self) -> bool:
+        return self._inner.can_stream
+
+    @property
+    def can_split(self) -> bool:
+        return self._inner.can_split
+
+    async def open(self) -> LiveMessage:
+        return await self._inner.open()
+
+    async def send_once(self, text: str) -> None:
+        await self._inner.send_once(text)

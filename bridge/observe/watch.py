@@ -31,7 +31,7 @@ import anyio
 
 from bridge.core.events import LLMEvent, TextDelta
 from bridge.delivery.outcome import RelayResult
-from bridge.delivery.surface import LiveMessage, Surface
+from bridge.delivery.surface import LiveMessage, Surface, WrappedSurface
 from bridge.observe.hooks import ReplyObserver
 
 __all__ = ["ReplyWatch"]
@@ -131,24 +131,12 @@ class ReplyWatch:
         return True
 
 
-class _WatchedSurface:
+class _WatchedSurface(WrappedSurface):
     """A surface whose calls its ``ReplyWatch`` notes."""
 
     def __init__(self, inner: Surface, watch: ReplyWatch) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._watch = watch
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def can_stream(self) -> bool:
-        return self._inner.can_stream
-
-    @property
-    def can_split(self) -> bool:
-        return self._inner.can_split
 
     async def open(self) -> LiveMessage:
         message = await self._inner.open()

@@ -341,7 +341,7 @@ class RedisStore:
 
 
 def _dumps(value: object) -> str:
-    """JSON in UTF-8: a Chinese character is 3 bytes in Redis, not the 6 of ``\\uXXXX``."""
+    """JSON in UTF-8: a Chinese character is 3 bytes in Redis, not the 6 of ``\\u4f60``."""
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -1,10 +1,10 @@
-"""Test helpers for ``bridge.dingtalk.budget``'s tests: the lane they use and a fake clock."""
+"""Test helpers for the budgets' tests: the lane they use, a fake clock and a reply's clock."""
 
 from __future__ import annotations
 
 from bridge.dingtalk.operations import Operation
 
-__all__ = ["UPDATE", "FakeClock"]
+__all__ = ["UPDATE", "FakeClock", "ReplyClock"]
 
 UPDATE = Operation.AI_UPDATE
 
@@ -17,3 +17,16 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class ReplyClock:
+    """A reply's own clock, on which the reply started ``age`` seconds ago: it reads 0
+    when ``reply_started`` is entered and ``age`` ever after."""
+
+    def __init__(self, age: float) -> None:
+        self.age = age
+        self.value = 0.0
+
+    def __call__(self) -> float:
+        value, self.value = self.value, self.age
+        return value

@@ -6,39 +6,27 @@ The window bound, acquire(), lanes and back-off are in test_budget.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import TypeVar
+
 import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.dingtalk.budget import RateBudget, reply_started
-from tests.dingtalk.budgets import UPDATE, FakeClock
+from tests.dingtalk.budgets import UPDATE, FakeClock, ReplyClock
+
+T = TypeVar("T")
 
 
 @pytest.mark.anyio
 async def test_waiters_are_served_first_come_first_served() -> None:
     """With one slot, 20 queued callers are granted in the order they asked."""
     budget = RateBudget(100, window=0.01, margin=0.0)
-    order: list[int] = []
-
-    async def caller(index: int) -> None:
-        async with budget.slot("app", UPDATE):
-            order.append(index)
-
-    release = anyio.Event()
-
-    async def holder() -> None:
-        async with budget.slot("app", UPDATE):
-            await release.wait()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(holder)
-        await anyio.wait_all_tasks_blocked()
-        for index in range(20):
-            tg.start_soon(caller, index)
-            await anyio.wait_all_tasks_blocked()
-        assert budget.waiting("app", UPDATE) == 20
-        release.set()
+    order, queued = await served_order(budget, [(index, False, None) for index in range(20)])
+    assert queued == 20
     assert order == list(range(20))
     assert budget.waiting("app", UPDATE) == 0
 
@@ -47,27 +35,8 @@ async def test_waiters_are_served_first_come_first_served() -> None:
 async def test_urgent_callers_go_first_in_their_own_order() -> None:
     """Closes queued after updates are served before them, first come first served."""
     budget = RateBudget(100, window=0.01, margin=0.0)
-    order: list[str] = []
-
-    async def caller(name: str, urgent: bool) -> None:
-        async with budget.slot("app", UPDATE, urgent=urgent):
-            order.append(name)
-
-    release = anyio.Event()
-
-    async def holder() -> None:
-        async with budget.slot("app", UPDATE):
-            await release.wait()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(holder)
-        await anyio.wait_all_tasks_blocked()
-        for name, urgent in [("u1", False), ("u2", False), ("c1", True), ("u3", False)]:
-            tg.start_soon(caller, name, urgent)
-            await anyio.wait_all_tasks_blocked()
-        tg.start_soon(caller, "c2", True)
-        await anyio.wait_all_tasks_blocked()
-        release.set()
+    callers = [("u1", False), ("u2", False), ("c1", True), ("u3", False), ("c2", True)]
+    order, _ = await served_order(budget, [(name, urgent, None) for name, urgent in callers])
     assert order == ["c1", "c2", "u1", "u2", "u3"]
     assert budget.waiting("app", UPDATE) == 0
 
@@ -101,55 +70,41 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert served == ["next"]
 
 
-class ReplyClock:
-    """A reply's own clock, on which the reply started ``age`` seconds ago: it reads 0
-    when ``reply_started`` is entered and ``age`` ever after."""
-
-    def __init__(self, age: float) -> None:
-        self.age = age
-        self.value = 0.0
-
-    def __call__(self) -> float:
-        value, self.value = self.value, self.age
-        return value
-
-
-async def _urgent_order(budget: RateBudget, callers: list[tuple[str, float | None]]) -> list[str]:
-    """Queue ``callers`` (name, reply age or None: no reply) as urgent behind a held
-    slot, in list order; release the slot and return the order they were served in."""
-    order: list[str] = []
+async def served_order(
+    budget: RateBudget, callers: Sequence[tuple[T, bool, float | None]]
+) -> tuple[list[T], int]:
+    """Queue ``callers`` (name, urgent, the age of its reply or None: no reply) behind
+    the one held slot, in list order, then release it: the order they were served in,
+    and how many waited just before the release."""
+    order: list[T] = []
     release = anyio.Event()
 
     async def holder() -> None:
         async with budget.slot("app", UPDATE):
             await release.wait()
 
-    async def caller(name: str, age: float | None) -> None:
-        if age is None:
-            async with budget.slot("app", UPDATE, urgent=True):
-                order.append(name)
-            return
-        with reply_started(ReplyClock(age)):
-            async with budget.slot("app", UPDATE, urgent=True):
+    async def caller(name: T, urgent: bool, age: float | None) -> None:
+        with reply_started(ReplyClock(age)) if age is not None else nullcontext():
+            async with budget.slot("app", UPDATE, urgent=urgent):
                 order.append(name)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(holder)
         await anyio.wait_all_tasks_blocked()
-        for name, age in callers:
-            tg.start_soon(caller, name, age)
+        for name, urgent, age in callers:
+            tg.start_soon(caller, name, urgent, age)
             await anyio.wait_all_tasks_blocked()
+        queued = budget.waiting("app", UPDATE)
         release.set()
-    return order
+    return order, queued
 
 
 @pytest.mark.anyio
 async def test_urgent_callers_are_served_oldest_reply_first() -> None:
     """Among waiting one-shots and closes, the reply that started first goes first."""
     budget = RateBudget(100, window=0.01, margin=0.0)
-    order = await _urgent_order(
-        budget, [("young", 10.0), ("oldest", 100.0), ("middle", 50.0), ("old", 80.0)]
-    )
+    ages = [("young", 10.0), ("oldest", 100.0), ("middle", 50.0), ("old", 80.0)]
+    order, _ = await served_order(budget, [(name, True, age) for name, age in ages])
     assert order == ["oldest", "old", "middle", "young"]
     assert budget.waiting("app", UPDATE) == 0
 
@@ -158,7 +113,8 @@ async def test_urgent_callers_are_served_oldest_reply_first() -> None:
 async def test_calls_outside_a_reply_queue_by_arrival_among_replies() -> None:
     """A call outside any reply counts as a reply starting when it arrives."""
     budget = RateBudget(100, window=0.01, margin=0.0)
-    order = await _urgent_order(budget, [("now", None), ("replied", 1.0), ("ago", 500.0)])
+    ages: list[tuple[str, float | None]] = [("now", None), ("replied", 1.0), ("ago", 500.0)]
+    order, _ = await served_order(budget, [(name, True, age) for name, age in ages])
     assert order == ["ago", "replied", "now"]
 
 
@@ -232,29 +188,8 @@ def test_urgent_oldest_first_then_normal_in_arrival_order(
     """Any mix queued behind a held slot: urgent calls oldest reply first (ties in
     arrival order), then the normal ones first come first served."""
     budget = RateBudget(1000, window=0.001, margin=0.0)  # one slot per millisecond
-    order: list[int] = []
-    release_holder: list[anyio.Event] = []
-
-    async def holder() -> None:
-        release_holder.append(anyio.Event())
-        async with budget.slot("app", UPDATE):
-            await release_holder[0].wait()
-
-    async def caller(index: int, urgent: bool, age: int) -> None:
-        with reply_started(ReplyClock(float(age))):
-            async with budget.slot("app", UPDATE, urgent=urgent):
-                order.append(index)
-
-    async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(holder)
-            await anyio.wait_all_tasks_blocked()
-            for index, (urgent, age) in enumerate(callers):
-                tg.start_soon(caller, index, urgent, age)
-                await anyio.wait_all_tasks_blocked()
-            release_holder[0].set()
-
-    anyio.run(main)
+    queue = [(index, urgent, float(age)) for index, (urgent, age) in enumerate(callers)]
+    order, _ = anyio.run(served_order, budget, queue)
     urgent = sorted((-age, i) for i, (u, age) in enumerate(callers) if u)
     normal = [i for i, (u, _) in enumerate(callers) if not u]
     assert order == [i for _, i in urgent] + normal

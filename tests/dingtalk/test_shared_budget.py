@@ -22,12 +22,12 @@ from bridge.dingtalk.ledger import Request, Terms, Ticket
 from bridge.dingtalk.operations import Operation
 from bridge.dingtalk.shared_budget import SharedBudget, open_budget
 from bridge.state.redis_budget import RedisLedger
+from tests.dingtalk.budgets import UPDATE, ReplyClock
 from tests.dingtalk.ledgers import RecordingLedger, most_in_a_window
 from tests.serve.conftest import bridge_settings
 
 pytestmark = pytest.mark.anyio
 
-UPDATE = Operation.AI_UPDATE
 PREFIX = "sb:"
 
 
@@ -119,18 +119,6 @@ async def test_waiters_of_all_instances_are_served_in_arrival_order(
         assert [b.waiting("app", UPDATE) for b in three.budgets] == [4, 4, 4]
         release.set()
     assert order == list(range(12))
-
-
-class ReplyClock:
-    """A reply's clock on which the reply started ``age`` seconds ago."""
-
-    def __init__(self, age: float) -> None:
-        self.age = age
-        self.value = 0.0
-
-    def __call__(self) -> float:
-        value, self.value = self.value, self.age
-        return value
 
 
 async def test_urgent_calls_of_any_instance_go_first_oldest_reply_first(

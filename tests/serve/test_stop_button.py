@@ -17,7 +17,7 @@ import pytest
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import MessageView
 from tests.serve.conftest import ACTION_TOKEN, TEMPLATE, Served, answer_in
-from tests.serve.test_stops import LONG, assert_stopped, showing_text, stall_after_first_chunks
+from tests.serve.test_stops import assert_stopped, long_answer_streaming
 
 CARDS = {"prefer": ["ai_card"], "card_template_id": TEMPLATE, "card_template_key": "content"}
 CREATE = "card.instances.createAndDeliver"
@@ -48,9 +48,7 @@ async def stopped_by_button(served: Served, conversation: str, user: str) -> Non
     """Ask a long question as ``user``; press the stop button of its card once it streams;
     check the card closed as stopped and the model's stream was closed."""
     control = served.control
-    stall_after_first_chunks(served)
-    asked = await control.inbound(user, conversation, f"讲个长故事 {LONG}")
-    await showing_text(control, conversation, asked.message.created_at)
+    asked = await long_answer_streaming(served, user, conversation)
     press = await control.press_button(await card_of(control), user)
     emission = await served.model.wait_finished(0)
     shown = await answer_in(control, conversation, asked.message.created_at)
@@ -94,9 +92,7 @@ async def test_someone_else_pressing_in_a_group_changes_nothing(
     answer streams on to its end."""
     async with serve(delivery=CARDS) as served:
         control = served.control
-        stall_after_first_chunks(served)
-        asked = await control.inbound("alice", "cid-group", f"讲个长故事 {LONG}")
-        await showing_text(control, "cid-group", asked.message.created_at)
+        asked = await long_answer_streaming(served, "alice", "cid-group")
         press = await control.press_button(await card_of(control), "bob")
         served.model.release_stalls()
         answer = await answer_in(control, "cid-group", asked.message.created_at)

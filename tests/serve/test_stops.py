@@ -17,7 +17,7 @@ import pytest
 
 from bridge.core.frames import normalize
 from bridge.emulator.control.client import EmulatorControl
-from bridge.emulator.control.views import MessageView
+from bridge.emulator.control.views import InboundView, MessageView
 from bridge.emulator.model.script import ModelFault
 from tests.serve.conftest import Served, answer_in
 
@@ -56,6 +56,15 @@ async def showing_text(control: EmulatorControl, conversation: str, after: float
     raise AssertionError("the event stream ended before the answer streamed")
 
 
+async def long_answer_streaming(served: Served, user: str, conversation: str) -> InboundView:
+    """``user`` asks for a long answer in ``conversation``; returns once its text streams
+    and the model has stalled after its first chunks (``stall_after_first_chunks``)."""
+    stall_after_first_chunks(served)
+    asked = await served.control.inbound(user, conversation, f"讲个长故事 {LONG}")
+    await showing_text(served.control, conversation, asked.message.created_at)
+    return asked
+
+
 async def bot_messages(control: EmulatorControl, conversation: str) -> list[MessageView]:
     """The bot's messages in ``conversation``, oldest first."""
     return [m for m in await control.transcript(conversation) if m.sender_kind == "bot"]
@@ -82,9 +91,7 @@ async def test_a_stop_word_stops_the_answer_and_drops_the_queued_turns(
     """停止 closes the streaming answer as stopped, the model's stream is closed, the
     messages waiting behind it are never answered, and the stop word gets one reply."""
     async with serve() as served:
-        stall_after_first_chunks(served)
-        first = await served.control.inbound("alice", "cid-alice", f"讲个长故事 {LONG}")
-        await showing_text(served.control, "cid-alice", first.message.created_at)
+        await long_answer_streaming(served, "alice", "cid-alice")
         await served.control.inbound("alice", "cid-alice", f"第二个问题 {LONG}")
         await served.control.inbound("alice", "cid-alice", f"第三个问题 {LONG}")
         stop = await served.control.inbound("alice", "cid-alice", "停止")
@@ -107,9 +114,7 @@ async def test_a_stop_word_from_someone_else_in_a_group_changes_nothing(
     """In a group only the one who asked may stop an answer: bob's 停止 leaves alice's
     answer running to its end; bob's stop word gets its one reply after it."""
     async with serve() as served:
-        stall_after_first_chunks(served)
-        asked = await served.control.inbound("alice", "cid-group", f"讲个长故事 {LONG}")
-        await showing_text(served.control, "cid-group", asked.message.created_at)
+        asked = await long_answer_streaming(served, "alice", "cid-group")
         await served.control.inbound("bob", "cid-group", "停止")
         served.model.release_stalls()
         answer = await answer_in(served.control, "cid-group", asked.message.created_at)
@@ -130,9 +135,7 @@ async def test_interrupt_stops_the_answer_and_answers_the_newer_message(
     """Under on_new_message = "interrupt" a new message stops the streaming answer
     (stopped mark, model stream closed) and is answered next, in full."""
     async with serve(chat={"on_new_message": "interrupt"}) as served:
-        stall_after_first_chunks(served)
-        first = await served.control.inbound("alice", "cid-alice", f"讲个长故事 {LONG}")
-        await showing_text(served.control, "cid-alice", first.message.created_at)
+        await long_answer_streaming(served, "alice", "cid-alice")
         newer = await served.control.inbound("alice", "cid-alice", "算了，换个问题 [[len=40]]")
         stopped = await served.model.wait_finished(0)
         answered = await served.model.wait_finished(1)
@@ -155,9 +158,7 @@ async def test_queue_keeps_the_answer_and_answers_the_newer_message_after_it(
 ) -> None:
     """The default policy, "queue": a new message waits, and both answers are whole."""
     async with serve() as served:
-        stall_after_first_chunks(served)
-        first = await served.control.inbound("alice", "cid-alice", f"讲个长故事 {LONG}")
-        await showing_text(served.control, "cid-alice", first.message.created_at)
+        await long_answer_streaming(served, "alice", "cid-alice")
         await served.control.inbound("alice", "cid-alice", "下一个问题 [[len=40]]")
         served.model.release_stalls()
         whole = await served.model.wait_finished(0)
@@ -174,9 +175,7 @@ async def test_a_stopped_answer_goes_into_history_marked_stopped(
 ) -> None:
     """The next question's prompt holds the stopped answer as shown: text so far + mark."""
     async with serve() as served:
-        stall_after_first_chunks(served)
-        first = await served.control.inbound("alice", "cid-alice", f"讲个长故事 {LONG}")
-        await showing_text(served.control, "cid-alice", first.message.created_at)
+        await long_answer_streaming(served, "alice", "cid-alice")
         await served.control.inbound("alice", "cid-alice", "停止")
         stopped = await served.model.wait_finished(0)
         assert await served.bridge.pipeline.drain(10)

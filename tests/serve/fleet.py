@@ -43,6 +43,27 @@ ANSWER = re.compile(r"^You said: (\S+)\.")
 _stamps = count(int(time.time() * 1000))  # one callback signature per message
 
 
+@asynccontextmanager
+async def own_redis(folder: Path, *, persistent: bool = False) -> AsyncIterator[RedisServer]:
+    """A real redis-server of one test, in ``folder``; ``persistent`` keeps its data
+    across a stop (appendonly, fsync), for an outage."""
+    server = RedisServer(folder / "redis", persistent=persistent)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def emulator_control(
+    emulator: RunningEmulator, http: httpx2.AsyncClient, *, qps: int
+) -> EmulatorControl:
+    """The emulator's control API, its limit set to ``qps`` calls a second per app and API."""
+    control = EmulatorControl(http, emulator.base_url)
+    await control.set_qps(qps)
+    return control
+
+
 @dataclass
 class Fleet:
     """The instances: their processes, URLs and logs."""

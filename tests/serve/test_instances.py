@@ -23,10 +23,12 @@ from bridge.emulator.server import RunningEmulator
 from tests.redis_server import RedisServer
 from tests.serve.fleet import (
     all_answered,
+    emulator_control,
     fleet_of,
     healthy,
     journal_size,
     make_users,
+    own_redis,
     poll,
     say,
     stop_all,
@@ -37,20 +39,14 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A Redis of this test's own that keeps its data across a stop (appendonly, fsync)."""
-    server = RedisServer(tmp_path / "redis", persistent=True)
-    server.start()
-    try:
+    """A Redis of this test's own that keeps its data across a stop."""
+    async with own_redis(tmp_path, persistent=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 async def control(emulator: RunningEmulator, http: httpx2.AsyncClient) -> EmulatorControl:
-    control = EmulatorControl(http, emulator.base_url)
-    await control.set_qps(10_000)
-    return control
+    return await emulator_control(emulator, http, qps=10_000)
 
 
 # ---------------------------------------------------------------- the tests

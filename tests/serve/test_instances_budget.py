@@ -23,7 +23,15 @@ from bridge.emulator.control.views import CallView
 from bridge.emulator.model.script import SpeedUpdate
 from bridge.emulator.server import RunningEmulator
 from tests.redis_server import RedisServer
-from tests.serve.fleet import all_answered, fleet_of, make_users, say, stop_all
+from tests.serve.fleet import (
+    all_answered,
+    emulator_control,
+    fleet_of,
+    make_users,
+    own_redis,
+    say,
+    stop_all,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -35,20 +43,14 @@ TURNS = 2
 @pytest.fixture
 async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A Redis of this test's own (nothing persisted: no outage here)."""
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
+    async with own_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 async def control(emulator: RunningEmulator, http: httpx2.AsyncClient) -> EmulatorControl:
     """The emulator's control API, with DingTalk's limit of 20 calls/s per app and API."""
-    control = EmulatorControl(http, emulator.base_url)
-    await control.set_qps(QPS)
-    return control
+    return await emulator_control(emulator, http, qps=QPS)
 
 
 def busiest_second(calls: Iterable[CallView]) -> dict[str, int]:

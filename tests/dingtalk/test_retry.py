@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
@@ -32,6 +33,19 @@ def policy(jitter: float = 0.0) -> RetryPolicy:
 
 def error(kind: type[PlatformError], op: Operation = Operation.AI_UPDATE) -> PlatformError:
     return kind("x", operation=op.value)
+
+
+def scripted(outcomes: list[PlatformError | None]) -> Callable[[], Awaitable[str]]:
+    """An attempt that raises each of ``outcomes`` in turn, and returns "ok" at a None."""
+    remaining = list(outcomes)
+
+    async def attempt() -> str:
+        outcome = remaining.pop(0)
+        if outcome is not None:
+            raise outcome
+        return "ok"
+
+    return attempt
 
 
 @pytest.mark.parametrize(
@@ -160,17 +174,13 @@ async def test_run_retries_then_succeeds_and_logs(caplog: pytest.LogCaptureFixtu
         slept.append(seconds)
 
     runner = RetryPolicy(CONFIG, sleep=sleep, jitter=lambda: 0.0)
-    outcomes: list[PlatformError | None] = [
-        error(PlatformUnavailable),
-        error(PlatformRateLimited),
-        None,
-    ]
-
-    async def attempt() -> str:
-        outcome = outcomes.pop(0)
-        if outcome is not None:
-            raise outcome
-        return "ok"
+    attempt = scripted(
+        [
+            error(PlatformUnavailable),
+            error(PlatformRateLimited),
+            None,
+        ]
+    )
 
     with caplog.at_level(logging.WARNING, logger="bridge.dingtalk.retry"):
         assert await runner.run(Operation.AI_UPDATE, attempt) == "ok"
@@ -233,13 +243,7 @@ async def test_run_waits_out_a_rate_limit_longer_than_its_attempts() -> None:
     """Under a deadline, 10 rate-limit answers in a row do not use up 4 attempts."""
     time = FakeTime()
     runner = RetryPolicy(CONFIG, sleep=time.sleep, jitter=lambda: 0.0, clock=time.clock)
-    outcomes: list[PlatformError | None] = [error(PlatformRateLimited)] * 10 + [None]
-
-    async def attempt() -> str:
-        outcome = outcomes.pop(0)
-        if outcome is not None:
-            raise outcome
-        return "ok"
+    attempt = scripted([error(PlatformRateLimited)] * 10 + [None])
 
     with DeliveryDeadline(time.now + 300).bound(5.0):
         assert await runner.run(Operation.AI_SEND, attempt) == "ok"
@@ -291,17 +295,13 @@ async def test_run_paces_rate_limits_through_back_off_not_sleep() -> None:
     time = FakeTime()
     runner = RetryPolicy(CONFIG, sleep=time.sleep, jitter=lambda: 0.0, clock=time.clock)
     paused: list[float] = []
-    outcomes: list[PlatformError | None] = [
-        error(PlatformRateLimited),
-        error(PlatformUnavailable),
-        None,
-    ]
-
-    async def attempt() -> str:
-        outcome = outcomes.pop(0)
-        if outcome is not None:
-            raise outcome
-        return "ok"
+    attempt = scripted(
+        [
+            error(PlatformRateLimited),
+            error(PlatformUnavailable),
+            None,
+        ]
+    )
 
     with DeliveryDeadline(time.now + 300).bound(5.0):
         assert await runner.run(Operation.AI_UPDATE, attempt, back_off=paused.append) == "ok"
@@ -314,13 +314,7 @@ async def test_run_stretches_the_relays_bound_before_waiting() -> None:
     """Waiting out a rate limit moves the enclosing bound past the wait."""
     time = FakeTime()
     runner = RetryPolicy(CONFIG, sleep=time.sleep, jitter=lambda: 0.0, clock=time.clock)
-    outcomes: list[PlatformError | None] = [error(PlatformRateLimited), None]
-
-    async def attempt() -> str:
-        outcome = outcomes.pop(0)
-        if outcome is not None:
-            raise outcome
-        return "ok"
+    attempt = scripted([error(PlatformRateLimited), None])
 
     start = time.now
     with DeliveryDeadline(start + 300).bound(0.5) as scope:

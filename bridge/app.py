@@ -309,7 +309,7 @@ class Bridge:
                         http=self.http,
                         client=self.clients[assistant.name],
                         accept=self.pipeline.accept,
-                        stops=self.pipeline.stops,
+                        stop=self.pipeline.stops.request,
                         clock=self._clock,
                     )
                     self.streams[assistant.name] = stream

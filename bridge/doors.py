@@ -30,11 +30,11 @@ from bridge.config import AssistantConfig, Config
 from bridge.dingtalk.client import DingTalkClient
 from bridge.errors import PlatformError
 from bridge.inbound.busy import webhook_notice
+from bridge.inbound.card_callback import Stop
 from bridge.inbound.stream import StreamClient
 from bridge.inbound.stream_door import TOPICS, Accept, StreamDoor
 from bridge.state import RedisStore, Store
 from bridge.state.stop_mailbox import RedisStopMailbox, StopMailbox
-from bridge.stops import Stops
 
 __all__ = ["register_card_routes", "stop_mailbox", "stream_client"]
 
@@ -55,11 +55,11 @@ def stream_client(
     http: httpx2.AsyncClient,
     client: DingTalkClient,
     accept: Accept,
-    stops: Stops,
+    stop: Stop,
     clock: Callable[[], float] = time.time,
 ) -> StreamClient:
     """The Stream connection of ``assistant``: its messages to ``accept``, the presses of
-    its cards' stop buttons to ``stops``."""
+    its cards' stop buttons to ``stop``."""
     door = StreamDoor(
         assistant=assistant.name,
         robot_code=assistant.robot,
@@ -68,7 +68,7 @@ def stream_client(
         busy=webhook_notice(client, config.serve.busy_reply, clock=clock),
         clock=clock,
         display_names=assistant.display_names,
-        stop=stops.request,
+        stop=stop,
     )
     return StreamClient(
         http,

@@ -60,6 +60,7 @@ from bridge.llm.tokens import (
     token_factor,
     trim_history,
 )
+from bridge.llm.transport import model_http_client
 from bridge.observe.credentials import watch_tokens
 from bridge.observe.metrics import Metrics
 from bridge.observe.report import Report
@@ -140,8 +141,9 @@ class Bridge:
         encodings = self._encodings
         if encodings is None:
             encodings = await anyio.to_thread.run_sync(load_encodings)
-        # Two pools: DingTalk's calls (a close, a one-shot) never queue behind the model's
-        # streams, nor pay the pool's per-request bookkeeping over a thousand of them.
+        # Two clients: DingTalk's calls (a close, a one-shot) never queue behind the
+        # model's streams, nor pay the pool's per-request bookkeeping over a thousand of
+        # them; the model's is itself split into shards (``bridge.llm.transport``).
         limits = httpx2.Limits(
             max_connections=max(100, config.serve.max_concurrent_replies + 20),
             max_keepalive_connections=64,
@@ -149,7 +151,7 @@ class Bridge:
         self.http = await self._stack.enter_async_context(
             httpx2.AsyncClient(timeout=config.dingtalk.timeout, limits=limits)
         )
-        self.model_http = await self._stack.enter_async_context(httpx2.AsyncClient(limits=limits))
+        self.model_http = await self._stack.enter_async_context(model_http_client(limits))
         # Shared by every instance on the Redis of [serve] state, else this process's.
         self.budget = await self._stack.enter_async_context(open_budget(config, self.metrics))
         runtimes: dict[str, AssistantRuntime] = {}

@@ -26,8 +26,8 @@ figures are those of a process that did nothing but this phase:
    streaming now).
 
 CPU time (user + system, all threads) and the resident-set peak (sampled every 100 ms)
-are taken around step 3, for this process only: the emulator and the model run in
-another child. The memory figure per conversation is (peak − baseline) ÷ concurrency.
+are taken around step 3, for this process only: DingTalk's emulator and the model's
+run in two other children. The memory figure per conversation is (peak − baseline) ÷ concurrency.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import LLMSource, create_openai_client
+from bridge.llm.transport import model_http_client
 
 __all__ = ["PhaseOrder", "PhaseReport", "ReplyOrder", "SentRecord", "answer_phase"]
 
@@ -82,7 +83,8 @@ class ReplyOrder(_Message):
 class PhaseOrder(_Message):
     """Everything the phase child needs: where the emulator is, what to run, how."""
 
-    base_url: str
+    base_url: str  # the emulator serving as DingTalk
+    model_url: str  # the emulator serving as the model
     strategy: str
     concurrency: int
     qps: int
@@ -208,7 +210,7 @@ async def answer_phase(
     chosen = strategy(order.strategy)
     base = order.base_url
     dingtalk = DingTalkConfig(api_base=base, oapi_base=base, qps_per_api=order.qps)
-    llm = LLMConfig(base_url=f"{base}/v1", model=MODEL)
+    llm = LLMConfig(base_url=f"{order.model_url}/v1", model=MODEL)
     connections = 2 * order.concurrency + 100
     # As bridge serve's (``bridge.app``): idle connections past 64 are closed. Keeping a
     # thousand idle would cost each request a pass over all of them in the pool (a
@@ -219,7 +221,7 @@ async def answer_phase(
     control_timeout = httpx2.Timeout(60.0, pool=None)
     async with (
         httpx2.AsyncClient(timeout=dingtalk.timeout, limits=limits) as http,
-        httpx2.AsyncClient(limits=limits) as model_http,
+        model_http_client(limits) as model_http,
         httpx2.AsyncClient(timeout=control_timeout, limits=limits) as control_http,
         _budget(order, chosen, dingtalk) as budget,
     ):

@@ -36,10 +36,11 @@ QUICK_REPLIES = 20
 FULL_CONCURRENCY = "1,100,1000"
 #: How the figures are taken, written into the JSON beside them.
 MEASUREMENT = {
-    "times": "the emulator child's clock: a character leaving the simulated model, and "
-    "each visible change of the bot's message",
+    "times": "the machine's clock, read by the emulator children: a character leaving the "
+    "simulated model, and each visible change of the bot's message",
     "process": "each phase (strategy × concurrency) runs the bridge side in a fresh child "
-    "process; the emulator and the model run in another child for the whole run",
+    "process; DingTalk's emulator and the simulated model run in two other children for "
+    "the whole run",
     "cpu_seconds": "user + system CPU time of the phase child while it answers the "
     "measured replies (after one unmeasured warm-up reply)",
     "peak_rss_mb": "the phase child's resident set, sampled every 100 ms, at its peak",
@@ -174,7 +175,7 @@ def bench(
     typer.echo("")
     typer.echo(
         "Cost and safety (CPU and memory: each phase's bridge side, in a fresh process of "
-        "its own; the emulator runs in another)"
+        "its own; DingTalk's emulator and the model run in two others)"
     )
     typer.echo(render_table(rows, COST))
     typer.echo("")

@@ -1,4 +1,7 @@
-"""The emulator and simulated model in a child process, so the bridge side is measured alone.
+"""The emulator in a child process, so the bridge side is measured alone.
+
+The benchmark runs two: one serves as DingTalk, the other as the simulated model, each
+on a core of its own when the machine has one free, as the real services would be.
 
 Run as ``python -m bridge.bench.emulator_process``: it serves the default emulated world
 on 127.0.0.1 with an ephemeral port, prints its base URL as the first line on stdout,

@@ -1,12 +1,14 @@
 """Runs the benchmark: every strategy, at every concurrency, against the emulator child.
 
 Three kinds of process take part. This one (the *runner*) only prepares and reads the
-emulated world; the emulator and the simulated model serve from one child for the whole
-run (``emulator_process``); and every *phase* (one strategy at one concurrency level)
+emulated world; two emulator children serve for the whole run (``emulator_process``),
+one as DingTalk and one as the simulated model, so the model's thousand streams never
+delay DingTalk's answers (in production they are services on machines of their own);
+and every *phase* (one strategy at one concurrency level)
 runs the bridge side in a fresh child of its own (``phase_process``, ``answer``), so
 its CPU and memory figures are its own and no phase inherits another's heap.
 
-``run_bench(settings, progress)`` starts the emulator child and, for each concurrency
+``run_bench(settings, progress)`` starts the emulator children and, for each concurrency
 level, defines the level's scripts in the simulated model's library; then for each
 strategy it runs one phase:
 
@@ -145,6 +147,7 @@ class _Bench:
         self,
         settings: BenchSettings,
         base_url: str,
+        model_url: str,
         http: httpx2.AsyncClient,
         progress: Callable[[Progress], None],
         redis_url: str | None = None,
@@ -152,8 +155,9 @@ class _Bench:
         self._settings = settings
         self._redis_url = redis_url
         self._base_url = base_url
+        self._model_url = model_url
         self._control = EmulatorControl(http, base_url)
-        self._model = self._control.model
+        self._model = EmulatorControl(http, model_url).model
         self._progress = progress
         self._phases = len(settings.concurrency) * len(settings.strategies)
         self._phase_index = 0
@@ -211,6 +215,7 @@ class _Bench:
         orders = [
             PhaseOrder(
                 base_url=self._base_url,
+                model_url=self._model_url,
                 strategy=strategy.name,
                 concurrency=concurrency[k],
                 qps=scenario.qps,
@@ -312,9 +317,10 @@ async def run_bench(
     async with (
         _redis(settings.instances) as redis_url,
         spawned_emulator() as base_url,
+        spawned_emulator() as model_url,
         httpx2.AsyncClient(timeout=timeout, limits=limits) as http,
     ):
-        return await _Bench(settings, base_url, http, progress, redis_url).run()
+        return await _Bench(settings, base_url, model_url, http, progress, redis_url).run()
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ def order(base_url: str) -> PhaseOrder:
     reply = ReplyOrder(id="r0000", conversation_id="cid-r0000", prompt="hello")
     return PhaseOrder(
         base_url=base_url,
+        model_url=base_url,
         strategy="fixed-800ms+budget",
         concurrency=1,
         qps=20,

@@ -55,7 +55,7 @@ from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.state import DEFAULT_APP, DEFAULT_SECRET
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import LLMSource, create_openai_client
-from bridge.llm.transport import model_http_client
+from bridge.llm.transport import ShardedTransport, model_http_client, shards_for
 
 __all__ = ["PhaseOrder", "PhaseReport", "ReplyOrder", "SentRecord", "answer_phase"]
 
@@ -217,12 +217,14 @@ async def answer_phase(
     # socket probe each), CPU this process's replies would lose.
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=64)
     # The control client has its own pool, so the user's messages never queue behind
-    # the bridge's calls (and the reverse).
+    # the bridge's calls (and the reverse); sharded as the model's is, because a
+    # thousand users speak at once (``bridge.llm.transport``).
     control_timeout = httpx2.Timeout(60.0, pool=None)
+    control_transport = ShardedTransport(limits, shards_for(limits))
     async with (
         httpx2.AsyncClient(timeout=dingtalk.timeout, limits=limits) as http,
         model_http_client(limits) as model_http,
-        httpx2.AsyncClient(timeout=control_timeout, limits=limits) as control_http,
+        httpx2.AsyncClient(timeout=control_timeout, transport=control_transport) as control_http,
         _budget(order, chosen, dingtalk) as budget,
     ):
         client = DingTalkClient(

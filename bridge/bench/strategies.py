@@ -124,10 +124,10 @@ class EveryNChunksPacer(PeerPacer):
         self._seen = 0
         self._seen_at_update = 0
 
-    def feed(self, event: LLMEvent, now: float) -> None:
+    def feed(self, event: LLMEvent, now: float) -> bool:
         if isinstance(event, TextDelta | ReasoningDelta):
             self._seen += 1
-        super().feed(event, now)
+        return super().feed(event, now)
 
     def next_action(self, now: float) -> Action:
         action = super().next_action(now)

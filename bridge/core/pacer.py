@@ -169,10 +169,17 @@ class Pacer:
 
     # -- inputs ------------------------------------------------------------------------
 
-    def feed(self, event: LLMEvent, now: float) -> None:
-        """Take one event of the model's stream; events after the end are ignored."""
+    def feed(self, event: LLMEvent, now: float) -> bool:
+        """Take one event of the model's stream; events after the end are ignored.
+
+        Returns whether ``next_action`` may answer differently because of it, so that the
+        driver need not be woken for every chunk: not while a call is in flight (the
+        driver decides again when it returns), nor for a delta of a reply held by budget
+        pressure (rule 9: only the end, the clock and the pressure move it).
+        """
         if self._end.over or self._phase is Phase.DONE:
-            return
+            return False
+        first = self._first_at is None
         match event:
             case TextDelta(text=text):
                 self._transcript.add_text(text)
@@ -182,9 +189,14 @@ class Pacer:
                 self._end.finished = True
                 self._end.cut = reason == "length"
             case Usage():
-                return
-        if self._first_at is None:
+                return False
+        if first:
             self._first_at = now
+        if self._in_flight is not None:
+            return False
+        if first or isinstance(event, End):
+            return True
+        return not (self._phase is Phase.WINDOW and self.held_until(now) is not None)
 
     def fail(self, now: float, reason: str, notice: str | None = None) -> None:
         """The source raised, timed out or was cancelled: finish with partial text + notice.

@@ -177,8 +177,11 @@ class _Relay:
             with self._reading:
                 async with entered(events) as stream:
                     async for event in stream:
-                        self._pacer.feed(event, self._clock())
-                        self._wake.set()
+                        # Woken only when the decision may change: a reply held for
+                        # one send (rule 9) ignores its deltas, under the pressure of now.
+                        self._pacer.set_budget_interval(self._budget_interval())
+                        if self._pacer.feed(event, self._clock()):
+                            self._wake.set()
                         if isinstance(event, End):
                             return
                     self._pacer.feed(End(None), self._clock())

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core.actions import Close, Done, Open, SendOnce, Update, Wait
-from bridge.core.events import End, LLMEvent, TextDelta
+from bridge.core.events import End, LLMEvent, TextDelta, Usage
 from bridge.core.frames import normalize
 from bridge.core.options import PacingOptions
 from bridge.core.pacer import Pacer, Phase
@@ -63,6 +63,25 @@ def test_the_reply_opens_when_the_pressure_falls() -> None:
     assert isinstance(pacer.next_action(1.0), Wait)
     pacer.set_budget_interval(4.0)
     assert pacer.next_action(3.5) == Open()
+
+
+def test_a_held_reply_needs_no_wake_for_its_deltas() -> None:
+    """``feed`` says when the decision may change: not for a held reply's deltas, nor
+    while a call is in flight; the first event, a fall in pressure and the end do."""
+    pacer = Pacer(OPTIONS)
+    pacer.set_budget_interval(50.0)
+    assert pacer.feed(TextDelta("Hi"), 0.0) is True  # the first event starts the window
+    assert isinstance(pacer.next_action(1.0), Wait)
+    assert pacer.feed(TextDelta(" there"), 1.5) is False  # held: only the end counts
+    assert pacer.feed(Usage(3, 2), 1.6) is False
+    pacer.set_budget_interval(4.0)
+    assert pacer.feed(TextDelta("!"), 2.0) is True  # the pressure fell: it may open
+    assert pacer.next_action(2.0) == Open()
+    assert pacer.feed(TextDelta(" x"), 2.1) is False  # the open is in flight
+    pacer.update_done(2.2, True)
+    assert pacer.feed(TextDelta(" y"), 2.3) is True  # streaming: growth counts
+    assert pacer.feed(End("stop"), 2.4) is True
+    assert pacer.feed(TextDelta("late"), 2.5) is False  # after the end: ignored
 
 
 def test_a_reply_that_outruns_the_share_opens() -> None:

@@ -69,11 +69,18 @@ from bridge.delivery.surface import LiveMessage, Surface
 from bridge.dingtalk.budget import reply_started
 from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.errors import LLMError, PlatformError
+from bridge.llm.source import paced_reads
 from bridge.logcontext import note_surface
 
 __all__ = ["EventSource", "PacerLike", "RelayResult", "StopSignal", "pacing_options", "relay"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two reads of the model's stream while budget pressure holds the
+#: reply for one send: its end is seen at most this late, against a wait for the budget
+#: of at least ``[pacing] oneshot_pressure``, and a thousand held streams are read in
+#: batches instead of a chunk at a time.
+HELD_READ_PAUSE = 0.5
 
 
 def _ignore(surface: Surface, error: Exception) -> None:
@@ -174,7 +181,7 @@ class _Relay:
     async def _consume(self, events: EventSource) -> None:
         try:
             # Entered here, so that cancelling ``_reading`` (a stop) closes the stream.
-            with self._reading:
+            with self._reading, paced_reads(self._read_pause):
                 async with entered(events) as stream:
                     async for event in stream:
                         # Woken only when the decision may change: a reply held for
@@ -193,6 +200,11 @@ class _Relay:
             self._pacer.fail(self._clock(), failure.message, notice)
         finally:
             self._wake.set()
+
+    def _read_pause(self) -> float:
+        """Before each read of the model's stream: a reply held for one send (rule 9)
+        shows nothing until its end, so its stream is read in batches."""
+        return HELD_READ_PAUSE if self._pacer.held_until(self._clock()) is not None else 0.0
 
     async def _stop_on(self, stop: StopSignal) -> None:
         """The user's stop: end the pacer's stream as stopped, close the model's at once."""

@@ -54,6 +54,8 @@ def translate_error(exc: BaseException, endpoint: str = "", *, answering: bool =
         return LLMError(f"{where} closed the connection {phase}")
     if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
         return LLMError(f"{where} failed {phase}: {_reason(exc)}")
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        return LLMError(f"{where} reported an error {phase}: {_api_message(exc)}")
     return LLMError(f"{where}: the request failed: {exc}")
 
 

@@ -24,16 +24,24 @@ Contract:
   flow, a failure ends the stream: it is never replayed, because the user has already
   seen the start of the answer;
 - timing: each wait for the next chunk (the first included) is bounded by
-  ``idle_timeout``, and the whole answer by ``deadline``, both with anyio scopes around
-  our own awaits only, so the consumer's code between events is never cancelled by them;
+  ``idle_timeout``, and the whole answer by ``deadline``, around our own awaits only,
+  so the consumer's code between events is never cancelled by them. The idle bound is
+  httpx2's read timeout (per read, ``read_timeouts``), with an anyio scope only once the
+  deadline is nearer than it: a scope and a timer per chunk cost more than the chunk;
 - reasoning comes from ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
   OpenRouter) in the chunk's delta, and from ``<think>…</think>`` in the content;
-- the chunks are read as the JSON objects they are: openai makes the request (typed
-  parameters, retries, HTTP errors, SSE decoding, errors sent inside the stream) and
-  hands each event over undecorated (``parse(to=AsyncStream[object])``) instead of
-  building a ``ChatCompletionChunk`` model per chunk, which at a thousand streams of
-  20 chunks a second was a quarter of the process's CPU (``bridge bench``); a chunk
-  whose shape is not a completion chunk's fails the answer with an ``LLMError``;
+- openai makes the request (typed parameters, retries, HTTP errors) and hands over the
+  response unread; its server-sent events are decoded here (``bridge.llm.sse``), a
+  socket read at a time, and each chunk is read as the JSON it is (``bridge.llm.chunks``)
+  instead of a ``ChatCompletionChunk`` model: at a thousand streams of 20 chunks a second
+  openai's decoding and models were half of the process's CPU (``bridge bench``). An
+  error sent inside the stream (``{"error": …}``) is raised as openai's ``APIError`` and
+  translated as before; an event that is not JSON, or a chunk of the wrong shape,
+  fails the answer with an ``LLMError`` naming the field;
+- ``paced_reads``: a caller may have the stream pause between reads (the relay does for
+  a reply that budget pressure holds for one send), so that many chunks are taken per
+  read; the pause is taken only after a read that waited for the network
+  (``_WaitProbe``) and never counts against the idle timeout;
 - ``Usage`` precedes ``End``: the endpoint's figures when it reports them, otherwise
   counted locally when the source was given an encoding;
 - the source's ``observer`` hears of every request, its first token, its usage and its
@@ -42,10 +50,13 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -61,11 +72,19 @@ from bridge.llm.chunks import read_chunk
 from bridge.llm.endpoint import endpoint_url
 from bridge.llm.failures import prompt_too_long, translate_error
 from bridge.llm.messages import ChatMessage
+from bridge.llm.sse import SSEDecoder
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text
 from bridge.observe.hooks import UNOBSERVED, ModelObserver
 
-__all__ = ["LLMSource", "create_openai_client", "prompt_too_long", "translate_error"]
+__all__ = [
+    "LLMSource",
+    "create_openai_client",
+    "paced_reads",
+    "prompt_too_long",
+    "read_pause",
+    "translate_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +92,8 @@ PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local endpoints (vLLM, Ollama) accept anything."""
 
 CLOSE_TIMEOUT = 5.0
+#: How long the last bytes after ``[DONE]`` are waited for, to keep the connection.
+DRAIN_TIMEOUT = 0.1
 # Models that refuse ``max_tokens`` and want ``max_completion_tokens`` instead. Other
 # OpenAI-compatible servers mostly know only ``max_tokens``.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -93,11 +114,16 @@ def create_openai_client(
         api_key=api_key,
         base_url=config.base_url,
         max_retries=config.max_retries,
-        # httpx2's read timeout is per read, i.e. exactly an idle gap: a stalled attempt
-        # fails (and may be retried by openai) without waiting for the anyio scope.
-        timeout=httpx2.Timeout(config.idle_timeout, connect=min(config.idle_timeout, 10.0)),
+        timeout=read_timeouts(config),
         http_client=http_client,
     )
+
+
+def read_timeouts(config: LLMConfig) -> httpx2.Timeout:
+    """httpx2's timeouts for the model: the read timeout is per read, i.e. exactly an
+    idle gap, so a stalled attempt fails (and may be retried by openai) on its own, and
+    a stalled answer raises ``ReadTimeout`` while it is read (``LLMSource``)."""
+    return httpx2.Timeout(config.idle_timeout, connect=min(config.idle_timeout, 10.0))
 
 
 class LLMSource:
@@ -161,33 +187,52 @@ class _Run:
         self._started = anyio.current_time()
         self._deadline = self._started + self._config.deadline
         self._observer.requested()
-        stream: openai.AsyncStream[object] | None = None
+        response: httpx2.Response | None = None
+        reads: AsyncIterator[bytes] | None = None
+        done = False  # [DONE] came: the answer is complete
         try:
             # Only the deadline bounds the request itself: openai's retries happen in
             # there, each attempt bounded by httpx2's read timeout (the idle timeout).
             with self._bounded("the response", idle=False):
                 opened = await self._create()
-            stream = opened
+            response = opened
+            reads = opened.aiter_bytes()
+            decoder = SSEDecoder()
             splitter = ThinkSplitter()
             finish_reason: str | None = None
             usage: Usage | None = None
-            while True:
-                with self._bounded("the next chunk"):
-                    # anext on the stream itself: aiter() would wrap it in a generator
-                    # that nobody closes.
-                    data = await anext(opened, None)
-                if data is None:
+            pause = _read_pause.get()
+            probe = _WaitProbe()
+            idle = self._config.idle_timeout
+            while not done:
+                armed = probe.arm()
+                if self._deadline - anyio.current_time() > idle:
+                    # httpx2's read timeout, the idle timeout per read, bounds this wait
+                    # (no scope and timer per chunk: most come from bytes already read).
+                    raw = await anext(reads, None)
+                else:
+                    with self._bounded("the next chunk"):
+                        raw = await anext(reads, None)
+                for payload in decoder.close() if raw is None else decoder.feed(raw):
+                    if payload.startswith("[DONE]"):
+                        done = True
+                        break
+                    chunk = read_chunk(self._data(payload, opened), self._endpoint)
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.finish_reason is not None:
+                        finish_reason = chunk.finish_reason
+                    if chunk.reasoning:
+                        yield self._note(ReasoningDelta(chunk.reasoning))
+                    if chunk.content:
+                        for event in splitter.feed(chunk.content):
+                            yield self._note(event)
+                if raw is None:
                     break
-                chunk = read_chunk(data, self._endpoint)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason is not None:
-                    finish_reason = chunk.finish_reason
-                if chunk.reasoning:
-                    yield self._note(ReasoningDelta(chunk.reasoning))
-                if chunk.content:
-                    for event in splitter.feed(chunk.content):
-                        yield self._note(event)
+                # Paced: once the bytes already here are read (this read had to wait for
+                # the network), the next read waits a while, to take many chunks at once.
+                if not done and probe.waited(armed) and (seconds := pause()) > 0:
+                    await anyio.sleep(min(seconds, self._deadline - anyio.current_time()))
             for event in splitter.flush():
                 yield self._note(event)
             if finish_reason is None and not self._produced:
@@ -209,15 +254,39 @@ class _Run:
             self._observer.errored(exc)
             raise
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            error = translate_error(exc, self._endpoint, answering=stream is not None)
+            if isinstance(exc, httpx2.ReadTimeout):  # reading the answer, not via openai
+                error: LLMError = LLMTimeout(
+                    idle_message(self._endpoint, self._config.idle_timeout)
+                )
+            else:
+                error = translate_error(exc, self._endpoint, answering=response is not None)
             self._observer.errored(error)
             raise error from exc
         finally:
-            if stream is not None:
+            if response is not None:
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
-                    await stream.close()
+                    await _finish(response, reads, drain=done)
 
-    async def _create(self) -> openai.AsyncStream[object]:
+    def _data(self, payload: str, response: httpx2.Response) -> object:
+        """One event's JSON; an error the endpoint sends mid-stream raises as openai's."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            shown = payload if len(payload) <= 120 else payload[:119] + "…"
+            raise LLMError(
+                f"model endpoint {self._endpoint} sent an event that is not JSON: {shown!r}"
+            ) from None
+        if isinstance(data, dict) and data.get("error"):
+            error = data["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            raise openai.APIError(
+                message if isinstance(message, str) and message else "an error mid-stream",
+                request=response.request,
+                body=error,
+            )
+        return data
+
+    async def _create(self) -> httpx2.Response:
         config = self._config
         model = config.model.lower().rsplit("/", 1)[-1]
         new_style = model.startswith(_COMPLETION_TOKENS_PREFIXES)
@@ -234,9 +303,10 @@ class _Run:
             top_p=openai.omit if config.top_p is None else config.top_p,
             max_tokens=openai.omit if new_style else config.max_output_tokens,
             max_completion_tokens=config.max_output_tokens if new_style else openai.omit,
+            timeout=read_timeouts(config),  # whatever the client's: the idle bound
         )
-        # Each event's JSON as decoded, not a pydantic model (see the module docstring).
-        return response.parse(to=openai.AsyncStream[object])
+        # The body unread: decoded here, a socket read at a time (the module docstring).
+        return response.http_response
 
     def _bounded(self, what: str, *, idle: bool = True) -> _Bounded:
         idle_timeout = self._config.idle_timeout if idle else math.inf
@@ -287,11 +357,15 @@ class _Bounded:
                     f"the answer from model endpoint {self._endpoint} passed its deadline "
                     f"while waiting for {self._what}"
                 )
-            raise LLMTimeout(
-                f"model endpoint {self._endpoint} sent nothing within the idle timeout "
-                f"({self._idle:g} s) while waiting for {self._what}"
-            )
+            raise LLMTimeout(idle_message(self._endpoint, self._idle, self._what))
         return bool(suppressed)
+
+
+def idle_message(endpoint: str, idle: float, what: str = "the next chunk") -> str:
+    return (
+        f"model endpoint {endpoint} sent nothing within the idle timeout ({idle:g} s)"
+        f" while waiting for {what}"
+    )
 
 
 def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
@@ -300,3 +374,79 @@ def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "user":
         return {"role": "user", "content": message.openai_content()}
     return {"role": "assistant", "content": message.content}
+
+
+async def _finish(
+    response: httpx2.Response, reads: AsyncIterator[bytes] | None, *, drain: bool
+) -> None:
+    """Close the response. After a complete answer (``drain``) its last bytes are read
+    first, briefly, so that the connection goes back to the pool instead of being
+    dropped; a stopped or failed answer is closed at once."""
+    try:
+        if reads is not None and drain:
+            with anyio.move_on_after(DRAIN_TIMEOUT):
+                async for _ in reads:
+                    pass
+    except httpx2.HTTPError:
+        pass  # the answer is complete; a connection that fails now is simply not reused
+    finally:
+        if reads is not None:
+            await reads.aclose()  # type: ignore[attr-defined]
+        await response.aclose()
+
+
+@contextmanager
+def paced_reads(pause: Callable[[], float]) -> Iterator[None]:
+    """Inside, a stream opened by this task waits ``pause()`` seconds between two reads
+    of the model's answer (0: it reads as bytes arrive).
+
+    The relay pauses the reads of a reply that budget pressure holds for one send: its
+    text shows only at the end, and reading a thousand such streams a chunk at a time
+    kept the event loop too busy to send the replies that were ready. The pause never
+    counts against the idle timeout. Context variables follow the task, as the stream
+    is read by the task that entered this block.
+    """
+    token = _read_pause.set(pause)
+    try:
+        yield
+    finally:
+        _read_pause.reset(token)
+
+
+class _WaitProbe:
+    """Whether an await had to wait for I/O, i.e. gave the event loop a turn.
+
+    A callback queued just before the await runs only once the task yields to the loop
+    (``call_soon`` callbacks run between the steps of tasks, never inside one): an await
+    served from buffered bytes leaves it queued, a read that waited for the network lets
+    it run. httpx2 hands a stream over one HTTP chunk at a time, however many a socket
+    read brought, so its iterator alone cannot tell the two apart.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._turns = 0
+
+    def _turn(self) -> None:
+        self._turns += 1
+
+    def arm(self) -> int:
+        """Before the await: the mark to compare with."""
+        self._loop.call_soon(self._turn)
+        return self._turns
+
+    def waited(self, armed: int) -> bool:
+        """After the await: did the loop turn meanwhile?"""
+        return self._turns != armed
+
+
+def read_pause() -> float:
+    """The pause between reads a stream opened by this task would take now (0: none)."""
+    return _read_pause.get()()
+
+
+def _no_pause() -> float:
+    return 0.0
+
+
+_read_pause: ContextVar[Callable[[], float]] = ContextVar("bridge_read_pause", default=_no_pause)

@@ -13,10 +13,11 @@ import anyio
 import pytest
 
 from bridge.core.events import End, LLMEvent, TextDelta
-from bridge.delivery.relay import relay
+from bridge.delivery.relay import HELD_READ_PAUSE, relay
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.operations import Operation
 from bridge.errors import PlatformRateLimited
+from bridge.llm.source import read_pause
 from tests.delivery.relay_fakes import FakeSurface, source
 from tests.delivery.relay_options import FULL, OPTIONS, WIDE_WINDOW, WORDS
 
@@ -116,6 +117,27 @@ async def test_when_the_pressure_falls_the_held_reply_streams() -> None:
     assert surface.kinds()[0] == "open"
     assert surface.calls[-1] == ("close", FULL)
     assert result.opens == 1
+
+
+async def pauses_seen(share: float) -> list[float]:
+    """The read pause the model's stream would take at each of its events, for a reply
+    relayed under a budget share of ``share``."""
+    seen: list[float] = []
+
+    async def recording() -> AsyncIterator[LLMEvent]:
+        async for event in source(WORDS, gap=0.01):
+            seen.append(read_pause())
+            yield event
+
+    await relay(recording(), [FakeSurface("ai_reply")], OPTIONS, budget_interval=lambda: share)
+    return seen
+
+
+async def test_a_held_reply_reads_its_stream_in_batches() -> None:
+    """Held for one send, the stream pauses between reads (its text shows at the end);
+    streaming, it never does."""
+    assert set(await pauses_seen(60.0)) == {HELD_READ_PAUSE}
+    assert set(await pauses_seen(0.0)) == {0.0}
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 
 from bridge.config import LLMConfig
 from bridge.emulator.model.script import ModelFault, ModelScript
-from bridge.errors import LLMError, LLMRateLimited, LLMTimeout
+from bridge.errors import LLMError, LLMPromptTooLong, LLMRateLimited, LLMTimeout
 from bridge.llm.messages import ChatMessage
 from bridge.llm.source import LLMSource, create_openai_client
 from tests.llm.conftest import ServedModel
@@ -66,6 +66,28 @@ async def test_drop_mid_answer_says_closed_mid_answer(
     model.simulator.add_fault(ModelFault(kind="drop", after_chunks=2))
     error = await failure(http, model.base_url)
     assert str(error) == f"model endpoint {model.base_url} closed the connection mid-answer"
+
+
+async def test_an_error_event_mid_answer_gives_the_servers_message(
+    model: ServedModel, http: httpx2.AsyncClient
+) -> None:
+    """OpenAI's error event inside the stream (``data: {"error": ...}``) ends the answer
+    with the server's message."""
+    model.simulator.queue(ModelScript(text="abcdefgh" * 4))
+    model.simulator.add_fault(ModelFault(kind="error", after_chunks=2, message="overloaded"))
+    error = await failure(http, model.base_url)
+    assert type(error) is LLMError
+    assert str(error) == f"model endpoint {model.base_url} reported an error mid-answer: overloaded"
+    assert (await model.simulator.wait_finished(0)).outcome == "failed"
+
+
+async def test_an_error_event_over_the_context_is_a_prompt_too_long(
+    model: ServedModel, http: httpx2.AsyncClient
+) -> None:
+    """A context-length error sent as an event is taken as such (the prompt is trimmed)."""
+    message = "This model's maximum context length is 8192 tokens"
+    model.simulator.add_fault(ModelFault(kind="error", after_chunks=0, message=message))
+    assert isinstance(await failure(http, model.base_url), LLMPromptTooLong)
 
 
 @pytest.mark.parametrize(("status", "kind"), [(503, LLMError), (429, LLMRateLimited)])

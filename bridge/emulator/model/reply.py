@@ -161,6 +161,7 @@ class StreamFaults:
 
     drop: ModelFault | None
     stall: ModelFault | None
+    error: ModelFault | None = None
 
 
 class CompletionReply(Response):
@@ -226,6 +227,9 @@ class CompletionReply(Response):
         origin = anyio.current_time() + self._speed.ttft
         for index, planned in enumerate(self._plan):
             origin = await self._faults_at(index, origin)
+            if self._error_at(index):
+                await self._send_error(send)
+                return
             await _sleep_until(origin + index * self._speed.interval)
             delta: dict[str, Any] = {planned.field: planned.text}
             if index == 0:
@@ -249,6 +253,20 @@ class CompletionReply(Response):
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         emission.finish("complete")
+
+    def _error_at(self, index: int) -> bool:
+        error = self._faults.error
+        return error is not None and error.after_chunks == index
+
+    async def _send_error(self, send: Send) -> None:
+        """OpenAI's error inside a stream: one event with an ``error`` object, then the end."""
+        fault = self._faults.error
+        assert fault is not None
+        log.info("simulated model fault: %s sends an error event", self._emission.id)
+        error = {"message": fault.message, "type": "server_error", "param": None, "code": None}
+        await self._send_event(send, {"error": error})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        self._emission.finish("failed")
 
     async def _faults_at(self, index: int, origin: float) -> float:
         """Apply the faults due before chunk ``index``; returns the (shifted) time origin."""

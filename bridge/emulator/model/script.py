@@ -29,7 +29,9 @@ seconds. A non-streamed request answers after the same total time.
 **Faults.** ``status`` answers the request with that HTTP status and an OpenAI-style
 error body (no script is used up, so a retry gets the reply); ``drop`` aborts the
 connection after ``after_chunks`` content chunks; ``stall`` stops sending for ``seconds``
-after ``after_chunks`` chunks, then carries on. A fault installed on the simulator hits
+after ``after_chunks`` chunks, then carries on; ``error`` sends, after ``after_chunks``
+chunks, the event OpenAI sends for an error mid-stream (``data: {"error": {...}}`` with
+``message``) and ends the stream there. A fault installed on the simulator hits
 the next ``count`` completions (``None``: every one); a script's own fault hits only it.
 """
 
@@ -92,7 +94,7 @@ class SpeedUpdate(View):
 class ModelFault(View):
     """A fault of the simulated model (see the module docstring)."""
 
-    kind: Literal["drop", "stall", "status"]
+    kind: Literal["drop", "stall", "status", "error"]
     after_chunks: int = Field(default=0, ge=0)
     seconds: float = Field(default=5.0, ge=0)
     status: int = Field(default=500, ge=400, le=599)

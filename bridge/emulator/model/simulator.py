@@ -190,7 +190,7 @@ class ModelSimulator:
 
     # -- serving ----------------------------------------------------------------------
 
-    def _take_fault(self, kind: Literal["drop", "stall", "status"]) -> ModelFault | None:
+    def _take_fault(self, kind: Literal["drop", "stall", "status", "error"]) -> ModelFault | None:
         for installed in self._faults:
             if installed.fault.kind == kind:
                 installed.fired += 1
@@ -278,6 +278,7 @@ class ModelSimulator:
         faults = StreamFaults(
             drop=own if own is not None and own.kind == "drop" else self._take_fault("drop"),
             stall=own if own is not None and own.kind == "stall" else self._take_fault("stall"),
+            error=own if own is not None and own.kind == "error" else self._take_fault("error"),
         )
         options = body.get("stream_options") or {}
         return CompletionReply(

@@ -30,7 +30,11 @@ and while it exceeds ``[pacing] oneshot_pressure`` (and the time the answer has 
 the pacer keeps the reply unopened and asks for one ``SendOnce`` at the end (rule 9 of
 ``bridge.core.pacer``). Every call of the reply runs inside ``reply_started``, so among
 the urgent calls waiting in the budget (closes and one-shots) the oldest reply goes
-first (``bridge.dingtalk.budget``): none starves behind younger ones.
+first (``bridge.dingtalk.budget``): none starves behind younger ones. While a reply is
+held so, the driver is not woken for its deltas (``Pacer.feed`` says they change
+nothing) and its stream is read in batches (``paced_reads``, ``HELD_READ_PAUSE``): with a
+thousand such replies, reading them a chunk at a time left the event loop too busy to
+send the answers that were ready.
 
 **Endings.** A source error is typed (``failure_of``: unreachable, timeout, refused,
 prompt too long, other) and the message closes with that cause's notice
@@ -69,7 +73,7 @@ from bridge.delivery.surface import LiveMessage, Surface
 from bridge.dingtalk.budget import reply_started
 from bridge.dingtalk.deadline import DeliveryDeadline
 from bridge.errors import LLMError, PlatformError
-from bridge.llm.source import paced_reads
+from bridge.llm.reads import paced_reads
 from bridge.logcontext import note_surface
 
 __all__ = ["EventSource", "PacerLike", "RelayResult", "StopSignal", "pacing_options", "relay"]

@@ -41,7 +41,7 @@ Contract:
 - ``paced_reads``: a caller may have the stream pause between reads (the relay does for
   a reply that budget pressure holds for one send), so that many chunks are taken per
   read; the pause is taken only after a read that waited for the network
-  (``_WaitProbe``) and never counts against the idle timeout;
+  (``bridge.llm.reads``) and never counts against the idle timeout;
 - ``Usage`` precedes ``End``: the endpoint's figures when it reports them, otherwise
   counted locally when the source was given an encoding;
 - the source's ``observer`` hears of every request, its first token, its usage and its
@@ -50,13 +50,11 @@ Contract:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -72,6 +70,7 @@ from bridge.llm.chunks import read_chunk
 from bridge.llm.endpoint import endpoint_url
 from bridge.llm.failures import prompt_too_long, translate_error
 from bridge.llm.messages import ChatMessage
+from bridge.llm.reads import WaitProbe, current_pause, finish_response
 from bridge.llm.sse import SSEDecoder
 from bridge.llm.think import ThinkSplitter
 from bridge.llm.tokens import count_messages, count_text
@@ -80,9 +79,7 @@ from bridge.observe.hooks import UNOBSERVED, ModelObserver
 __all__ = [
     "LLMSource",
     "create_openai_client",
-    "paced_reads",
     "prompt_too_long",
-    "read_pause",
     "translate_error",
 ]
 
@@ -92,8 +89,6 @@ PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local endpoints (vLLM, Ollama) accept anything."""
 
 CLOSE_TIMEOUT = 5.0
-#: How long the last bytes after ``[DONE]`` are waited for, to keep the connection.
-DRAIN_TIMEOUT = 0.1
 # Models that refuse ``max_tokens`` and want ``max_completion_tokens`` instead. Other
 # OpenAI-compatible servers mostly know only ``max_tokens``.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -114,12 +109,12 @@ def create_openai_client(
         api_key=api_key,
         base_url=config.base_url,
         max_retries=config.max_retries,
-        timeout=read_timeouts(config),
+        timeout=_read_timeouts(config),
         http_client=http_client,
     )
 
 
-def read_timeouts(config: LLMConfig) -> httpx2.Timeout:
+def _read_timeouts(config: LLMConfig) -> httpx2.Timeout:
     """httpx2's timeouts for the model: the read timeout is per read, i.e. exactly an
     idle gap, so a stalled attempt fails (and may be retried by openai) on its own, and
     a stalled answer raises ``ReadTimeout`` while it is read (``LLMSource``)."""
@@ -201,8 +196,8 @@ class _Run:
             splitter = ThinkSplitter()
             finish_reason: str | None = None
             usage: Usage | None = None
-            pause = _read_pause.get()
-            probe = _WaitProbe()
+            pause = current_pause()
+            probe = WaitProbe()
             idle = self._config.idle_timeout
             while not done:
                 armed = probe.arm()
@@ -256,7 +251,7 @@ class _Run:
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             if isinstance(exc, httpx2.ReadTimeout):  # reading the answer, not via openai
                 error: LLMError = LLMTimeout(
-                    idle_message(self._endpoint, self._config.idle_timeout)
+                    _idle_message(self._endpoint, self._config.idle_timeout)
                 )
             else:
                 error = translate_error(exc, self._endpoint, answering=response is not None)
@@ -265,7 +260,7 @@ class _Run:
         finally:
             if response is not None:
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
-                    await _finish(response, reads, drain=done)
+                    await finish_response(response, reads, drain=done)
 
     def _data(self, payload: str, response: httpx2.Response) -> object:
         """One event's JSON; an error the endpoint sends mid-stream raises as openai's."""
@@ -303,7 +298,7 @@ class _Run:
             top_p=openai.omit if config.top_p is None else config.top_p,
             max_tokens=openai.omit if new_style else config.max_output_tokens,
             max_completion_tokens=config.max_output_tokens if new_style else openai.omit,
-            timeout=read_timeouts(config),  # whatever the client's: the idle bound
+            timeout=_read_timeouts(config),  # whatever the client's: the idle bound
         )
         # The body unread: decoded here, a socket read at a time (the module docstring).
         return response.http_response
@@ -357,11 +352,11 @@ class _Bounded:
                     f"the answer from model endpoint {self._endpoint} passed its deadline "
                     f"while waiting for {self._what}"
                 )
-            raise LLMTimeout(idle_message(self._endpoint, self._idle, self._what))
+            raise LLMTimeout(_idle_message(self._endpoint, self._idle, self._what))
         return bool(suppressed)
 
 
-def idle_message(endpoint: str, idle: float, what: str = "the next chunk") -> str:
+def _idle_message(endpoint: str, idle: float, what: str = "the next chunk") -> str:
     return (
         f"model endpoint {endpoint} sent nothing within the idle timeout ({idle:g} s)"
         f" while waiting for {what}"
@@ -374,79 +369,3 @@ def _to_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "user":
         return {"role": "user", "content": message.openai_content()}
     return {"role": "assistant", "content": message.content}
-
-
-async def _finish(
-    response: httpx2.Response, reads: AsyncIterator[bytes] | None, *, drain: bool
-) -> None:
-    """Close the response. After a complete answer (``drain``) its last bytes are read
-    first, briefly, so that the connection goes back to the pool instead of being
-    dropped; a stopped or failed answer is closed at once."""
-    try:
-        if reads is not None and drain:
-            with anyio.move_on_after(DRAIN_TIMEOUT):
-                async for _ in reads:
-                    pass
-    except httpx2.HTTPError:
-        pass  # the answer is complete; a connection that fails now is simply not reused
-    finally:
-        if reads is not None:
-            await reads.aclose()  # type: ignore[attr-defined]
-        await response.aclose()
-
-
-@contextmanager
-def paced_reads(pause: Callable[[], float]) -> Iterator[None]:
-    """Inside, a stream opened by this task waits ``pause()`` seconds between two reads
-    of the model's answer (0: it reads as bytes arrive).
-
-    The relay pauses the reads of a reply that budget pressure holds for one send: its
-    text shows only at the end, and reading a thousand such streams a chunk at a time
-    kept the event loop too busy to send the replies that were ready. The pause never
-    counts against the idle timeout. Context variables follow the task, as the stream
-    is read by the task that entered this block.
-    """
-    token = _read_pause.set(pause)
-    try:
-        yield
-    finally:
-        _read_pause.reset(token)
-
-
-class _WaitProbe:
-    """Whether an await had to wait for I/O, i.e. gave the event loop a turn.
-
-    A callback queued just before the await runs only once the task yields to the loop
-    (``call_soon`` callbacks run between the steps of tasks, never inside one): an await
-    served from buffered bytes leaves it queued, a read that waited for the network lets
-    it run. httpx2 hands a stream over one HTTP chunk at a time, however many a socket
-    read brought, so its iterator alone cannot tell the two apart.
-    """
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._turns = 0
-
-    def _turn(self) -> None:
-        self._turns += 1
-
-    def arm(self) -> int:
-        """Before the await: the mark to compare with."""
-        self._loop.call_soon(self._turn)
-        return self._turns
-
-    def waited(self, armed: int) -> bool:
-        """After the await: did the loop turn meanwhile?"""
-        return self._turns != armed
-
-
-def read_pause() -> float:
-    """The pause between reads a stream opened by this task would take now (0: none)."""
-    return _read_pause.get()()
-
-
-def _no_pause() -> float:
-    return 0.0
-
-
-_read_pause: ContextVar[Callable[[], float]] = ContextVar("bridge_read_pause", default=_no_pause)

@@ -17,7 +17,7 @@ from bridge.delivery.relay import HELD_READ_PAUSE, relay
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.operations import Operation
 from bridge.errors import PlatformRateLimited
-from bridge.llm.source import read_pause
+from bridge.llm.reads import read_pause
 from tests.delivery.relay_fakes import FakeSurface, source
 from tests.delivery.relay_options import FULL, OPTIONS, WIDE_WINDOW, WORDS
 

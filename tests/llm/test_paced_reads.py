@@ -9,7 +9,7 @@ import pytest
 
 from bridge.core.events import End, TextDelta
 from bridge.emulator.model.script import ModelScript
-from bridge.llm.source import _WaitProbe, paced_reads, read_pause
+from bridge.llm.reads import WaitProbe, paced_reads, read_pause
 from tests.llm.conftest import ServedModel
 from tests.llm.test_source import collect, source_for, text_of
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_the_probe_tells_a_wait_from_a_step() -> None:
     """An await that yields to the loop is a wait; code that does not yield is not."""
-    probe = _WaitProbe()
+    probe = WaitProbe()
     armed = probe.arm()
     assert not probe.waited(armed)
     await anyio.lowlevel.checkpoint()

@@ -7,7 +7,8 @@ error), identifies the caller by the endpoint's credential (access token, app ke
 ID or session webhook), applies the per-app QPS window and monthly quota, runs the
 action, and renders the answer in the host's error style: v1.0 ``{"requestid","code",
 "message"}`` with a 4xx/5xx, or a webhook's HTTP 200 ``{"errcode","errmsg"}``. Whatever
-happens, the call is logged once.
+happens to a request that arrives whole, the call is logged once; one whose caller hangs
+up mid-body is dropped unlogged, as a real server would.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -113,7 +114,12 @@ async def answer(emulator: Emulator, request: Request, api: Api, action: Action)
     style: Style = "webhook" if endpoint.host is Host.WEBHOOK else "openapi"
     started = time.monotonic()
     at = time.time()
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # The caller gave up (its own timeout) before its request arrived whole: DingTalk
+        # never sees such a request, so nothing is served or logged, and nobody reads 499.
+        return Response(status_code=499)
     body = _decode(raw)
     request_id = secrets.token_hex(16).upper()
     fault = emulator.faults.draw(api)

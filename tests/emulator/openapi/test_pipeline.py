@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
+from bridge.emulator.app import create_app
 from bridge.emulator.control.client import EmulatorControl
 from bridge.emulator.control.views import FaultSpec, LimitsView
 from bridge.emulator.openapi.endpoints import Api
@@ -189,3 +190,44 @@ async def test_call_log_records_every_call_in_order(
     assert first.request == {"conversationToken": "nope"}
     assert first.path == FINISH
     assert (second.request, second.error_code) == ("not json", "InvalidParameter")
+
+
+@pytest.mark.anyio
+async def test_a_caller_hanging_up_mid_body_is_dropped_unlogged() -> None:
+    """A request whose caller disconnects before its body arrives is neither served nor logged.
+
+    Driven through the ASGI app: the disconnect must come while the handler reads the body,
+    which a socket cannot time. Unhandled, uvicorn logs an ERROR traceback for each one.
+    """
+    world = Emulator.with_defaults()
+    app = create_app(world)
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"conversationToken": "ct', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": FINISH,
+        "raw_path": FINISH.encode(),
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    await app(scope, receive, send)
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [499]
+    assert world.calls.since() == []

@@ -4,9 +4,9 @@
 source raises (``bridge.llm.source``): it names the endpoint (its base URL, never a
 key) and says in plain words what happened (cannot connect, timed out, closed the
 connection before answering or mid-answer, the HTTP status with the server's own
-message, or an error event the server sent inside the stream). ``prompt_too_long`` recognises the endpoints' ways of refusing a prompt as
-longer than the model's context, which ``bridge.llm.fit`` answers by asking again with
-less history.
+message, or an error event the server sent inside the stream). ``prompt_too_long``
+recognises the endpoints' ways of refusing a prompt as longer than the model's context,
+which ``bridge.llm.fit`` answers by asking again with less history.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One streamed chat-completion chunk, read from its decoded JSON (pure).
 
-``LLMSource`` gets each server-sent event from openai as the JSON object it is (see
-``bridge.llm.source``); ``read_chunk`` takes out what an answer needs: the content and
+``LLMSource`` decodes each server-sent event of the stream itself and hands its JSON
+here (see ``bridge.llm.source``); ``read_chunk`` takes out what an answer needs: the content and
 reasoning of the first choice (``n`` is 1: only it is ours), the finish reason, the
 usage. The shapes accepted are those OpenAI-compatible servers send:
 

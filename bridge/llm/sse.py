@@ -6,8 +6,9 @@ order; the rest waits for the next read. Only what chat completions use is kept:
 Comments (``: keep-alive``) and the ``event``, ``id`` and ``retry`` fields are skipped.
 Lines end with ``\\n`` or ``\\r\\n`` (every OpenAI-compatible server sends one of
 those); a line is decoded as UTF-8 only once complete, so a character split between
-two reads arrives whole. ``close()`` gives the event the stream ended in, if its blank
-line never came.
+two reads arrives whole, and bytes that are not UTF-8 become U+FFFD, as the SSE
+standard decodes them (a stray byte should not fail a whole answer). ``close()``
+gives the event the stream ended in, if its blank line never came.
 
 ``LLMSource`` decodes the model's stream with it a socket read at a time, so the events
 of one read are handled together (``bridge.llm.source``).
@@ -39,7 +40,8 @@ class SSEDecoder:
                     self._data = []
             elif line.startswith(b"data:"):
                 value = line[5:]
-                self._data.append((value[1:] if value.startswith(b" ") else value).decode())
+                value = value[1:] if value.startswith(b" ") else value
+                self._data.append(value.decode(errors="replace"))
         return events
 
     def close(self) -> list[str]:

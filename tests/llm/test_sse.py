@@ -48,3 +48,8 @@ def test_close_gives_the_event_the_stream_ended_in() -> None:
 
 def test_blank_lines_without_data_are_no_events() -> None:
     assert SSEDecoder().feed(b"\n\n: only a comment\n\n\r\n") == []
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    """As the SSE standard decodes: the event arrives, a stray byte shown as U+FFFD."""
+    assert SSEDecoder().feed(b'data: {"t": "a\xffb"}\n\n') == ['{"t": "a\ufffdb"}']

@@ -27,7 +27,8 @@ figures are those of a process that did nothing but this phase:
 
 CPU time (user + system, all threads) and the resident-set peak (sampled every 100 ms)
 are taken around step 3, for this process only: DingTalk's emulator and the model's
-run in two other children. The memory figure per conversation is (peak − baseline) ÷ concurrency.
+run in two other children. The memory figure per conversation is (peak − baseline) ÷
+concurrency.
 """
 
 from __future__ import annotations

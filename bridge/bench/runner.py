@@ -4,9 +4,9 @@ Three kinds of process take part. This one (the *runner*) only prepares and read
 emulated world; two emulator children serve for the whole run (``emulator_process``),
 one as DingTalk and one as the simulated model, so the model's thousand streams never
 delay DingTalk's answers (in production they are services on machines of their own);
-and every *phase* (one strategy at one concurrency level)
-runs the bridge side in a fresh child of its own (``phase_process``, ``answer``), so
-its CPU and memory figures are its own and no phase inherits another's heap.
+and every *phase* (one strategy at one concurrency level) runs the bridge side in a
+fresh child of its own (``phase_process``, ``answer``), so its CPU and memory figures
+are its own and no phase inherits another's heap.
 
 ``run_bench(settings, progress)`` starts the emulator children and, for each concurrency
 level, defines the level's scripts in the simulated model's library; then for each

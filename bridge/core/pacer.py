@@ -172,10 +172,8 @@ class Pacer:
     def feed(self, event: LLMEvent, now: float) -> bool:
         """Take one event of the model's stream; events after the end are ignored.
 
-        Returns whether ``next_action`` may answer differently because of it, so that the
-        driver need not be woken for every chunk: not while a call is in flight (the
-        driver decides again when it returns), nor for a delta of a reply held by budget
-        pressure (rule 9: only the end, the clock and the pressure move it).
+        Returns whether ``next_action`` may now answer differently, so the driver need not
+        wake per chunk: never while a call is in flight, nor for a delta held by rule 9.
         """
         if self._end.over or self._phase is Phase.DONE:
             return False

@@ -30,11 +30,9 @@ and while it exceeds ``[pacing] oneshot_pressure`` (and the time the answer has 
 the pacer keeps the reply unopened and asks for one ``SendOnce`` at the end (rule 9 of
 ``bridge.core.pacer``). Every call of the reply runs inside ``reply_started``, so among
 the urgent calls waiting in the budget (closes and one-shots) the oldest reply goes
-first (``bridge.dingtalk.budget``): none starves behind younger ones. While a reply is
-held so, the driver is not woken for its deltas (``Pacer.feed`` says they change
-nothing) and its stream is read in batches (``paced_reads``, ``HELD_READ_PAUSE``): with a
-thousand such replies, reading them a chunk at a time left the event loop too busy to
-send the answers that were ready.
+first (``bridge.dingtalk.budget``): none starves behind younger ones. A reply held so
+wakes nobody with its deltas (``Pacer.feed``) and reads its stream in batches
+(``HELD_READ_PAUSE``): a thousand streams read chunk by chunk starve the ready sends.
 
 **Endings.** A source error is typed (``failure_of``: unreachable, timeout, refused,
 prompt too long, other) and the message closes with that cause's notice
@@ -80,15 +78,9 @@ __all__ = ["EventSource", "PacerLike", "RelayResult", "StopSignal", "pacing_opti
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two reads of the model's stream while budget pressure holds the
-#: reply for one send: its end is seen at most this late, against a wait for the budget
-#: of at least ``[pacing] oneshot_pressure``, and a thousand held streams are read in
-#: batches instead of a chunk at a time.
+#: Seconds between reads of the model's stream while budget pressure holds the reply:
+#: its end is seen this late at most, against a budget wait ≥ ``oneshot_pressure``.
 HELD_READ_PAUSE = 0.5
-
-
-def _ignore(surface: Surface, error: Exception) -> None:
-    pass
 
 
 async def relay(
@@ -98,7 +90,7 @@ async def relay(
     *,
     clock: Callable[[], float] = anyio.current_time,
     budget_interval: Callable[[], float] = lambda: 0.0,
-    on_surface_error: Callable[[Surface, Exception], None] = _ignore,
+    on_surface_error: Callable[[Surface, Exception], None] = lambda surface, error: None,
     pacer: PacerLike | None = None,
     deadline: float | None = None,
     notices: NoticesConfig | None = None,
@@ -188,8 +180,7 @@ class _Relay:
             with self._reading, paced_reads(self._read_pause):
                 async with entered(events) as stream:
                     async for event in stream:
-                        # Woken only when the decision may change: a reply held for
-                        # one send (rule 9) ignores its deltas, under the pressure of now.
+                        # Woken only when the decision may change (rule 9 holds deltas).
                         self._pacer.set_budget_interval(self._budget_interval())
                         if self._pacer.feed(event, self._clock()):
                             self._wake.set()

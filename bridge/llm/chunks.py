@@ -1,9 +1,10 @@
-"""One streamed chat-completion chunk, read from its decoded JSON (pure).
+"""One streamed chat-completion chunk, read from its server-sent event (pure).
 
-``LLMSource`` decodes each server-sent event of the stream itself and hands its JSON
-here (see ``bridge.llm.source``); ``read_chunk`` takes out what an answer needs: the content and
-reasoning of the first choice (``n`` is 1: only it is ours), the finish reason, the
-usage. The shapes accepted are those OpenAI-compatible servers send:
+``LLMSource`` decodes the stream's events itself (see ``bridge.llm.source``) and hands
+each event's data here: ``read_event`` parses its JSON, and ``read_chunk`` takes out
+what an answer needs: the content and reasoning of the first choice (``n`` is 1: only it
+is ours), the finish reason, the usage. The shapes accepted are those OpenAI-compatible
+servers send:
 
 - reasoning in the delta's ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
   OpenRouter), the first non-empty one;
@@ -11,18 +12,20 @@ usage. The shapes accepted are those OpenAI-compatible servers send:
 - a usage without both token counts is ignored (the source then counts locally when it
   can): a quirk of an informational field should not fail the answer.
 
-Anything else that is not a chunk's shape (not an object, ``choices`` not a list, a
-content that is not text) raises ``LLMError`` naming the endpoint and the field.
+An event that is not JSON, and anything else that is not a chunk's shape (not an
+object, ``choices`` not a list, a content that is not text) raises ``LLMError`` naming
+the endpoint and, for a chunk, the field.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bridge.core.events import Usage
 from bridge.errors import LLMError
 
-__all__ = ["Chunk", "read_chunk"]
+__all__ = ["Chunk", "read_chunk", "read_event"]
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 _SHOWN = 120  # characters of a malformed value quoted in the error
@@ -36,6 +39,16 @@ class Chunk:
     reasoning: str | None = None
     finish_reason: str | None = None
     usage: Usage | None = None
+
+
+def read_event(payload: str, endpoint: str) -> object:
+    """The JSON of one event's data; ``LLMError`` quoting it when it is not JSON."""
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise LLMError(
+            f"model endpoint {endpoint} sent an event that is not JSON: {_shown(payload)}"
+        ) from None
 
 
 def read_chunk(data: object, endpoint: str) -> Chunk:
@@ -88,10 +101,13 @@ def _usage(usage: object) -> Usage | None:
 
 
 def _malformed(endpoint: str, field: str, expected: str, value: object) -> LLMError:
-    shown = repr(value)
-    if len(shown) > _SHOWN:
-        shown = shown[: _SHOWN - 1] + "…"
     return LLMError(
         f"model endpoint {endpoint} sent a malformed chunk: {field} should be {expected},"
-        f" got {shown}"
+        f" got {_shown(value)}"
     )
+
+
+def _shown(value: object) -> str:
+    """``value`` quoted for an error message, cut short when long."""
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 1] + "…"

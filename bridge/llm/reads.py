@@ -25,7 +25,6 @@ __all__ = [
     "current_pause",
     "finish_response",
     "paced_reads",
-    "read_pause",
 ]
 
 #: How long the last bytes after ``[DONE]`` are waited for, to keep the connection.
@@ -99,11 +98,6 @@ class WaitProbe:
 def current_pause() -> Callable[[], float]:
     """The pause function of this task (``paced_reads``); one that answers 0 outside."""
     return _read_pause.get()
-
-
-def read_pause() -> float:
-    """The pause between reads a stream opened by this task would take now (0: none)."""
-    return _read_pause.get()()
 
 
 def _no_pause() -> float:

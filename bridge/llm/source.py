@@ -50,7 +50,6 @@ Contract:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -66,7 +65,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from bridge.config import LLMConfig
 from bridge.core.events import End, LLMEvent, ReasoningDelta, TextDelta, Usage
 from bridge.errors import LLMError, LLMPromptTooLong, LLMTimeout
-from bridge.llm.chunks import read_chunk
+from bridge.llm.chunks import read_chunk, read_event
 from bridge.llm.endpoint import endpoint_url
 from bridge.llm.failures import prompt_too_long, translate_error
 from bridge.llm.messages import ChatMessage
@@ -189,9 +188,8 @@ class _Run:
             # Only the deadline bounds the request itself: openai's retries happen in
             # there, each attempt bounded by httpx2's read timeout (the idle timeout).
             with self._bounded("the response", idle=False):
-                opened = await self._create()
-            response = opened
-            reads = opened.aiter_bytes()
+                response = await self._create()
+            reads = response.aiter_bytes()
             decoder = SSEDecoder()
             splitter = ThinkSplitter()
             finish_reason: str | None = None
@@ -212,7 +210,7 @@ class _Run:
                     if payload.startswith("[DONE]"):
                         done = True
                         break
-                    chunk = read_chunk(self._data(payload, opened), self._endpoint)
+                    chunk = read_chunk(self._data(payload, response), self._endpoint)
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.finish_reason is not None:
@@ -264,13 +262,7 @@ class _Run:
 
     def _data(self, payload: str, response: httpx2.Response) -> object:
         """One event's JSON; an error the endpoint sends mid-stream raises as openai's."""
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            shown = payload if len(payload) <= 120 else payload[:119] + "…"
-            raise LLMError(
-                f"model endpoint {self._endpoint} sent an event that is not JSON: {shown!r}"
-            ) from None
+        data = read_event(payload, self._endpoint)
         if isinstance(data, dict) and data.get("error"):
             error = data["error"]
             message = error.get("message") if isinstance(error, dict) else None
@@ -343,9 +335,11 @@ class _Bounded:
         self._scope = anyio.CancelScope(deadline=min(now + self._idle, self._deadline))
         self._scope.__enter__()
 
-    def __exit__(self, *exc_info: Any) -> bool:
+    def __exit__(self, *exc_info: Any) -> None:
+        # Never suppresses: the scope swallows only its own cancellation, which becomes
+        # the LLMTimeout below (so code after a bounded block may rely on it having run).
         assert self._scope is not None
-        suppressed = self._scope.__exit__(*exc_info)
+        self._scope.__exit__(*exc_info)
         if self._scope.cancelled_caught:
             if self._by_deadline:
                 raise LLMTimeout(
@@ -353,7 +347,6 @@ class _Bounded:
                     f"while waiting for {self._what}"
                 )
             raise LLMTimeout(_idle_message(self._endpoint, self._idle, self._what))
-        return bool(suppressed)
 
 
 def _idle_message(endpoint: str, idle: float, what: str = "the next chunk") -> str:

@@ -17,7 +17,7 @@ from bridge.delivery.relay import HELD_READ_PAUSE, relay
 from bridge.dingtalk.budget import RateBudget
 from bridge.dingtalk.operations import Operation
 from bridge.errors import PlatformRateLimited
-from bridge.llm.reads import read_pause
+from bridge.llm.reads import current_pause
 from tests.delivery.relay_fakes import FakeSurface, source
 from tests.delivery.relay_options import FULL, OPTIONS, WIDE_WINDOW, WORDS
 
@@ -126,7 +126,7 @@ async def pauses_seen(share: float) -> list[float]:
 
     async def recording() -> AsyncIterator[LLMEvent]:
         async for event in source(WORDS, gap=0.01):
-            seen.append(read_pause())
+            seen.append(current_pause()())
             yield event
 
     await relay(recording(), [FakeSurface("ai_reply")], OPTIONS, budget_interval=lambda: share)

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.core.events import Usage
 from bridge.errors import LLMError
-from bridge.llm.chunks import Chunk, read_chunk
+from bridge.llm.chunks import Chunk, read_chunk, read_event
 
 ENDPOINT = "http://127.0.0.1:9/v1"
 
@@ -95,3 +95,12 @@ def test_a_long_malformed_value_is_shortened_in_the_message() -> None:
         read_chunk(chunk({"content": ["x" * 1000]}), ENDPOINT)
     assert len(str(caught.value)) < 300
     assert str(caught.value).endswith("…")
+
+
+def test_an_event_that_is_not_json_is_an_error_quoting_it() -> None:
+    assert read_event('{"choices": []}', ENDPOINT) == {"choices": []}
+    with pytest.raises(LLMError) as caught:
+        read_event("<html>" + "x" * 300, ENDPOINT)
+    message = str(caught.value)
+    assert message.startswith(f"model endpoint {ENDPOINT} sent an event that is not JSON: '<html>")
+    assert message.endswith("…")

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.core.events import End, TextDelta
 from bridge.emulator.model.script import ModelScript
-from bridge.llm.reads import WaitProbe, paced_reads, read_pause
+from bridge.llm.reads import WaitProbe, current_pause, paced_reads
 from tests.llm.conftest import ServedModel
 from tests.llm.test_source import collect, source_for, text_of
 
@@ -28,10 +28,10 @@ async def test_the_probe_tells_a_wait_from_a_step() -> None:
 
 
 async def test_no_pause_outside_paced_reads() -> None:
-    assert read_pause() == 0.0
+    assert current_pause()() == 0.0
     with paced_reads(lambda: 0.5):
-        assert read_pause() == 0.5
-    assert read_pause() == 0.0
+        assert current_pause()() == 0.5
+    assert current_pause()() == 0.0
 
 
 async def test_a_paced_stream_is_whole_and_pauses_once_per_batch(

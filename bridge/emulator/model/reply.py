@@ -227,8 +227,8 @@ class CompletionReply(Response):
         origin = anyio.current_time() + self._speed.ttft
         for index, planned in enumerate(self._plan):
             origin = await self._faults_at(index, origin)
-            if self._error_at(index):
-                await self._send_error(send)
+            if (error := self._faults.error) is not None and error.after_chunks == index:
+                await self._send_error(send, error)
                 return
             await _sleep_until(origin + index * self._speed.interval)
             delta: dict[str, Any] = {planned.field: planned.text}
@@ -254,14 +254,8 @@ class CompletionReply(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         emission.finish("complete")
 
-    def _error_at(self, index: int) -> bool:
-        error = self._faults.error
-        return error is not None and error.after_chunks == index
-
-    async def _send_error(self, send: Send) -> None:
+    async def _send_error(self, send: Send, fault: ModelFault) -> None:
         """OpenAI's error inside a stream: one event with an ``error`` object, then the end."""
-        fault = self._faults.error
-        assert fault is not None
         log.info("simulated model fault: %s sends an error event", self._emission.id)
         error = {"message": fault.message, "type": "server_error", "param": None, "code": None}
         await self._send_event(send, {"error": error})
